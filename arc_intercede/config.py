@@ -1,0 +1,294 @@
+"""Backend configuration: one frozen, validated value object per CE endpoint. No I/O.
+
+A configuration can be built in code, from a mapping, or from a YAML file whose keys are the
+field names below (relative paths in a file are relative to the file's directory)::
+
+    endpoint: https://ce.example.org:443/arex
+    queue: grid
+    ca_dir: /etc/grid-security/certificates
+    token_file: /run/user/1000/bt_u1000      # token auth, and/or
+    proxy: /tmp/x509up_u1000                 # proxy auth (both: token auth + delegated proxy)
+    limits: {max_total_bytes: 10737418240, max_files: 10000, transfer_timeout_s: 3600}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import yaml
+
+from arc_intercede.errors import ConfigurationError
+
+__all__ = ["DEFAULT_SCOPES", "ARCConfig", "AuthMode", "HoldPolicy", "Limits"]
+
+DEFAULT_SCOPES: Final[tuple[str, ...]] = (
+    "compute.create",
+    "compute.read",
+    "compute.modify",
+    "compute.cancel",
+)
+"""WLCG scopes a token needs for every operation of this backend (arc-rest-facts §12)."""
+
+SUPPORTED_API_VERSIONS: Final[tuple[str, ...]] = ("1.0", "1.1")
+
+
+class HoldPolicy(enum.Enum):
+    """What :meth:`ARCBackend.status` does with jobs the batch system holds."""
+
+    REPORT = "report"
+    """Report them as ``HELD`` and leave them alone (default)."""
+    KILL = "kill"
+    """Report them as ``HELD`` and ask the CE to kill those held longer than ``hold_grace_s``."""
+
+
+class AuthMode(enum.Enum):
+    """How the backend authenticates (derived from which credentials are configured)."""
+
+    TOKEN = "token"  # noqa: S105 - a mode name, not a secret
+    """Bearer token only; jobs get no delegated proxy."""
+    PROXY = "proxy"
+    """Proxy as the TLS client certificate, and delegated to the jobs."""
+    TOKEN_WITH_PROXY = "token+proxy"  # noqa: S105 - a mode name, not a secret
+    """Bearer token for authentication, plus a delegated proxy for the jobs (AlwaysIncludeProxy)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Ceilings for materialising one job's outputs (IC-ADR-001 §4), enforced mid-stream.
+
+    Attributes:
+        max_total_bytes: Bytes written per job (default 10 GiB).
+        max_files: Files written per job (default 10 000).
+        transfer_timeout_s: Wall-clock seconds for one job's whole fetch (default 3600).
+    """
+
+    max_total_bytes: int = 10 * 1024**3
+    max_files: int = 10_000
+    transfer_timeout_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        _positive("limits.max_total_bytes", self.max_total_bytes)
+        _positive("limits.max_files", self.max_files)
+        _positive("limits.transfer_timeout_s", self.transfer_timeout_s)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ARCConfig:
+    """Everything the backend needs to talk to one ARC CE.
+
+    Attributes:
+        endpoint: A-REX URL, ``https://host[:port]/arex`` (port default 443).
+        queue: Default queue for submissions (a spec's own queue wins).
+        ca_dir: Hashed CA directory used to verify the CE (grid style).
+        ca_file: CA bundle used to verify the CE (alternative or addition to ``ca_dir``).
+        token: A bearer token (never shown in ``repr``).
+        token_file: A file holding the bearer token, re-read when it changes.
+        proxy: RFC 3820 proxy file. Alone: TLS client certificate and delegated to jobs. With a
+            token: only delegated to jobs (AlwaysIncludeProxy parity).
+        audience: Token audience the CE expects; default ``https://host:port``.
+        scopes: Token scopes the backend needs; default all four WLCG ``compute.*`` scopes.
+        api_version: Pin a REST API version (``"1.0"``/``"1.1"``); default: highest in common.
+        connect_timeout_s: TCP+TLS connect deadline per request.
+        read_timeout_s: Deadline for each read from the CE.
+        max_connections: Parallel connections (and worker threads) to this CE.
+        chunk_size: Job ids per bulk request (A-REX reads at most ~1 MiB of ids).
+        delegation_renew_margin_s: Renew the delegation when the proxy it holds has less left.
+        hold_policy: What to do with held jobs (see :class:`HoldPolicy`).
+        hold_grace_s: With ``HoldPolicy.KILL``: how long a job may stay held before it is killed.
+        limits: Output materialisation ceilings.
+        transfer_concurrency: Jobs fetched at once by ``fetch_output``.
+    """
+
+    endpoint: str
+    queue: str | None = None
+    ca_dir: Path | None = None
+    ca_file: Path | None = None
+    token: str | None = field(default=None, repr=False)
+    token_file: Path | None = None
+    proxy: Path | None = None
+    audience: str | None = None
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    api_version: str | None = None
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    max_connections: int = 4
+    chunk_size: int = 1000
+    delegation_renew_margin_s: float = 3 * 3600.0
+    hold_policy: HoldPolicy = HoldPolicy.REPORT
+    hold_grace_s: float = 3600.0
+    limits: Limits = field(default_factory=Limits)
+    transfer_concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.endpoint)
+        if parts.scheme != "https":
+            raise ConfigurationError(f"endpoint must be an https:// URL, got {self.endpoint!r}")
+        if not parts.hostname:
+            raise ConfigurationError(f"endpoint has no host name: {self.endpoint!r}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError as exc:
+            raise ConfigurationError(f"endpoint has a bad port: {self.endpoint!r}") from exc
+        if parts.query or parts.fragment:
+            raise ConfigurationError(f"endpoint must not have a query or fragment: {self.endpoint!r}")
+        if self.ca_dir is None and self.ca_file is None:
+            raise ConfigurationError("set ca_dir or ca_file: the CE is always verified")
+        if self.token is not None and self.token_file is not None:
+            raise ConfigurationError("set token or token_file, not both")
+        if self.token is not None and not self.token.strip():
+            raise ConfigurationError("token is empty")
+        if self.token is None and self.token_file is None and self.proxy is None:
+            raise ConfigurationError("no credential: set token, token_file or proxy")
+        if self.api_version is not None and self.api_version not in SUPPORTED_API_VERSIONS:
+            raise ConfigurationError(
+                f"api_version must be one of {', '.join(SUPPORTED_API_VERSIONS)}, got {self.api_version!r}"
+            )
+        for name in ("connect_timeout_s", "read_timeout_s", "max_connections", "chunk_size",
+                     "transfer_concurrency"):
+            _positive(name, getattr(self, name))
+        if self.delegation_renew_margin_s < 0 or self.hold_grace_s < 0:
+            raise ConfigurationError("delegation_renew_margin_s and hold_grace_s must not be negative")
+        if self.chunk_size > 5000:
+            raise ConfigurationError("chunk_size above 5000 risks A-REX's 1 MiB request cap")
+
+    @property
+    def host(self) -> str:
+        """Host name of the CE."""
+        return urlsplit(self.endpoint).hostname or ""
+
+    @property
+    def port(self) -> int:
+        """TCP port of the CE."""
+        return urlsplit(self.endpoint).port or 443
+
+    @property
+    def api_base(self) -> str:
+        """Path of A-REX under the host, e.g. ``/arex``."""
+        return urlsplit(self.endpoint).path.rstrip("/") or "/arex"
+
+    @property
+    def effective_audience(self) -> str:
+        """The token audience: ``audience`` if set, else ``https://host:port``."""
+        return self.audience or f"https://{self.host}:{self.port}"
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """How the backend authenticates, derived from the configured credentials."""
+        has_token = self.token is not None or self.token_file is not None
+        if has_token and self.proxy is not None:
+            return AuthMode.TOKEN_WITH_PROXY
+        return AuthMode.TOKEN if has_token else AuthMode.PROXY
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> ARCConfig:
+        """Build a configuration from plain data (e.g. parsed YAML).
+
+        Args:
+            data: Keys are field names; ``limits`` is a nested mapping; ``hold_policy`` a string.
+            base_dir: Relative paths are resolved against it.
+
+        Raises:
+            ConfigurationError: Unknown keys, wrong types or invalid values, with the key named.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(f"configuration must be a mapping, got {type(data).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigurationError(f"unknown configuration key(s): {', '.join(map(str, unknown))}")
+        if "endpoint" not in data:
+            raise ConfigurationError("configuration key 'endpoint' is required")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if value is None:
+                continue
+            kwargs[key] = _convert(key, value, base_dir)
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # pragma: no cover - guarded by the conversions above
+            raise ConfigurationError(str(exc)) from exc
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> ARCConfig:
+        """Load a configuration from a YAML file.
+
+        Raises:
+            ConfigurationError: The file cannot be read or parsed, or its content is invalid.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read configuration {path}: {exc.strerror}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
+        try:
+            return cls.from_mapping(data or {}, base_dir=path.parent)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}: {exc}") from exc
+
+
+_PATH_KEYS: Final = frozenset({"ca_dir", "ca_file", "token_file", "proxy"})
+_FLOAT_KEYS: Final = frozenset(
+    {"connect_timeout_s", "read_timeout_s", "delegation_renew_margin_s", "hold_grace_s"}
+)
+_INT_KEYS: Final = frozenset({"max_connections", "chunk_size", "transfer_concurrency"})
+_STR_KEYS: Final = frozenset({"endpoint", "queue", "token", "audience", "api_version"})
+
+
+def _convert(key: str, value: Any, base_dir: Path | None) -> Any:
+    if key in _PATH_KEYS:
+        if not isinstance(value, str | Path):
+            raise ConfigurationError(f"{key} must be a path string")
+        path = Path(value).expanduser()
+        return (base_dir / path) if base_dir is not None and not path.is_absolute() else path
+    if key in _STR_KEYS:
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{key} must be a string, got {type(value).__name__}")
+        return value
+    if key in _INT_KEYS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigurationError(f"{key} must be an integer")
+        return value
+    if key in _FLOAT_KEYS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigurationError(f"{key} must be a number")
+        return float(value)
+    if key == "scopes":
+        if isinstance(value, str):
+            value = value.split()
+        if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
+            raise ConfigurationError("scopes must be a list of strings")
+        return tuple(value)
+    if key == "hold_policy":
+        try:
+            return HoldPolicy(value)
+        except ValueError as exc:
+            choices = ", ".join(p.value for p in HoldPolicy)
+            raise ConfigurationError(f"hold_policy must be one of {choices}, got {value!r}") from exc
+    if key == "limits":
+        if not isinstance(value, Mapping):
+            raise ConfigurationError("limits must be a mapping")
+        names = {f.name for f in dataclasses.fields(Limits)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ConfigurationError(f"unknown limits key(s): {', '.join(map(str, unknown))}")
+        for name, item in value.items():
+            if isinstance(item, bool) or not isinstance(item, int | float):
+                raise ConfigurationError(f"limits.{name} must be a number")
+        return Limits(**value)
+    raise ConfigurationError(f"unsupported configuration key {key!r}")  # pragma: no cover
+
+
+def _positive(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
