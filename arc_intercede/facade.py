@@ -1,0 +1,150 @@
+"""Async bridge over the blocking client: a bounded pool of connections, chunked bulk calls.
+
+* Every blocking call runs in this facade's own thread pool, so the event loop never blocks.
+* A connection (one :class:`~arc_intercede.client.Rest10`/``Rest11`` object) is checked out by
+  exactly one thread at a time; there are at most ``max_connections`` of them.
+* Bulk id lists are de-duplicated (first occurrence wins, order kept) and cut into chunks well
+  under A-REX's ~1 MiB request cap; chunks run in parallel over the pool.
+* Every error of a lower layer is translated in one place (:func:`~arc_intercede.errors.map_arc_errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from arc_intercede.client import ClientSettings, RestClient, negotiate
+from arc_intercede.errors import CEResponseError, map_arc_errors
+
+__all__ = ["Facade", "unique"]
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def unique(ids: Iterable[str]) -> list[str]:
+    """Return ``ids`` without duplicates, keeping the first occurrence's position."""
+    return list(dict.fromkeys(ids))
+
+
+class Facade:
+    """Runs blocking client calls off the event loop over a pool of connections to one CE."""
+
+    def __init__(
+        self, settings: ClientSettings, *, max_connections: int, chunk_size: int, api_version: str | None
+    ) -> None:
+        self._settings = settings
+        self._max = max_connections
+        self.chunk_size = chunk_size
+        self._api_version = api_version
+        self._executor: ThreadPoolExecutor | None = None
+        self._idle: asyncio.Queue[RestClient] | None = None
+        self._all: list[RestClient] = []
+        self._first: RestClient | None = None
+        self._grow = asyncio.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        """The CE endpoint."""
+        return self._settings.endpoint
+
+    @property
+    def api_version(self) -> str:
+        """The negotiated REST API version (after :meth:`open`)."""
+        if self._first is None:
+            raise RuntimeError("facade is not open")
+        return self._first.VERSION
+
+    async def open(self) -> None:
+        """Negotiate the API version over the first connection."""
+        self._executor = ThreadPoolExecutor(max_workers=self._max, thread_name_prefix="arc-intercede")
+        self._idle = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        with map_arc_errors(self.endpoint, "API version negotiation"):
+            first = await loop.run_in_executor(self._executor, negotiate, self._settings, self._api_version)
+        self._first = first
+        self._all.append(first)
+        self._idle.put_nowait(first)
+
+    async def close(self) -> None:
+        """Close every connection and the thread pool. Safe to call twice."""
+        clients, self._all = self._all, []
+        for client in clients:
+            client.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def _checkout(self) -> RestClient:
+        assert self._idle is not None and self._first is not None
+        if self._idle.empty() and len(self._all) < self._max:
+            async with self._grow:
+                if self._idle.empty() and len(self._all) < self._max:
+                    # Same negotiated class, new connection: no second version probe.
+                    cls = type(self._first)
+                    client: RestClient = cls(self._first.new_connection(), apiBase=self._settings.api_base)
+                    self._all.append(client)
+                    return client
+        return await self._idle.get()
+
+    async def call(self, fn: Callable[[RestClient], T], what: str) -> T:
+        """Run ``fn(client)`` in a worker thread with a connection of its own.
+
+        Raises:
+            ARCBackendError: The translated whole-operation failure (original chained).
+        """
+        if self._executor is None or self._idle is None:
+            raise RuntimeError("facade is not open")
+        client = await self._checkout()
+        loop = asyncio.get_running_loop()
+        try:
+            with map_arc_errors(self.endpoint, what):
+                return await loop.run_in_executor(self._executor, fn, client)
+        except BaseException:
+            # The connection may be mid-response; start the next user on a clean one.
+            client.abort()
+            raise
+        finally:
+            if client in self._all:
+                self._idle.put_nowait(client)
+
+    async def bulk(
+        self,
+        ids: Sequence[str],
+        fn: Callable[[RestClient, list[str]], Sequence[R]],
+        key: Callable[[R], str],
+        what: str,
+    ) -> dict[str, R]:
+        """Run a bulk call over ``ids`` in chunks and return one result per distinct id.
+
+        ``fn(client, chunk)`` returns one result per id of the chunk, in order; ``key`` gives
+        the id a result is about. A reply that misses or adds ids fails the whole operation.
+        """
+        wanted = unique(ids)
+        chunks = [wanted[i:i + self.chunk_size] for i in range(0, len(wanted), self.chunk_size)]
+
+        def run(chunk: list[str]) -> Callable[[RestClient], Sequence[R]]:
+            return lambda client: fn(client, chunk)
+
+        replies = await asyncio.gather(*(self.call(run(c), what) for c in chunks))
+        out: dict[str, R] = {}
+        for chunk, results in zip(chunks, replies, strict=True):
+            got = [key(r) for r in results]
+            if got != chunk:
+                raise CEResponseError(f"{what}: reply does not match the requested ids", endpoint=self.endpoint)
+            out.update(zip(chunk, results, strict=True))
+        return out
+
+    async def each(self, items: Sequence[T], fn: Callable[[RestClient, T], R], what: str) -> list[R | BaseException]:
+        """Run ``fn(client, item)`` for every item over the pool; exceptions are returned, not raised."""
+        def run(item: T) -> Callable[[RestClient], R]:
+            return lambda client: fn(client, item)
+
+        results: list[Any] = await asyncio.gather(
+            *(self.call(run(i), what) for i in items), return_exceptions=True
+        )
+        return results
