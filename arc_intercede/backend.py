@@ -1,0 +1,426 @@
+"""``ARCBackend``: the interCEde backend contract over one ARC 7 CE's REST interface.
+
+Composes the other modules and does no parsing or HTTP itself::
+
+    async with ARCBackend(ARCConfig.from_file("ce.yaml")) as ce:
+        sub = await ce.submit(SubmissionSpec(executable="/bin/hostname"), count=10)
+        states = await ce.status(list(sub.ids.values()))
+
+Registered as the ``arc`` entry point in the ``intercede.backends`` group.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from arc_intercede import description as xrsl
+from arc_intercede.auth import FileToken, StaticToken, TokenSource, make_ssl_context
+from arc_intercede.client import ClientSettings, JobInfo, JobReply, RestClient
+from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
+from arc_intercede.contract import (
+    Diagnostics,
+    JobCounts,
+    JobID,
+    JobOutput,
+    JobStatus,
+    OpOutcome,
+    Submission,
+    SubmissionSpec,
+)
+from arc_intercede.delegation import Delegator
+from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError
+from arc_intercede.facade import Facade, unique
+from arc_intercede.glue2 import counts_from_info, queues_from_info
+from arc_intercede.outputs import OutputFetcher
+from arc_intercede.states import to_status
+from arc_intercede.transfer import TransferProgress
+
+__all__ = ["ARCBackend", "CredentialRequirements"]
+
+_log = logging.getLogger(__name__)
+
+DIAGNOSE_ITEMS: Final[tuple[str, ...]] = ("errors", "failed", "diag", "local", "status")
+"""Diagnose items :meth:`ARCBackend.diagnostics` reads (A-REX has 14; these carry the story)."""
+MAX_DIAGNOSE_BYTES: Final = 4 * 1024 * 1024
+SUBMIT_BATCH: Final = 100
+"""Copies per creation request (multi-xRSL); A-REX processes a request sequentially."""
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialRequirements:
+    """What credentials this backend needs (IC-ADR-003 draft), read-only.
+
+    Attributes:
+        kinds: ``"token"`` and/or ``"x509-proxy"``.
+        audience: The token audience the CE expects (``https://host:port`` by default).
+        scopes: The token scopes the backend's operations need.
+    """
+
+    kinds: frozenset[str]
+    audience: str | None
+    scopes: frozenset[str]
+
+
+class ARCBackend:
+    """interCEde backend for one ARC CE endpoint (REST API 1.0/1.1, ARC 7).
+
+    Implements ``Submitter``, ``Monitor``, ``OutputRetriever`` (non-destructive), ``Cancellable``,
+    ``Purgeable``, ``LoadReporter`` and ``SupportsLiveDiagnostics``, plus :meth:`restart`,
+    :meth:`info` and :meth:`renew_delegation`. Construction does no I/O; use it as an async context
+    manager (or call :meth:`open` and :meth:`aclose`).
+
+    Args:
+        config: An :class:`ARCConfig`, a mapping of its fields, or a path to a YAML file.
+    """
+
+    destructive: bool = False
+    """Fetching leaves the outputs on the CE; fetching twice gives the same result."""
+
+    def __init__(self, config: ARCConfig | Mapping[str, Any] | str | Path) -> None:
+        if isinstance(config, ARCConfig):
+            self.config = config
+        elif isinstance(config, str | Path):
+            self.config = ARCConfig.from_file(config)
+        else:
+            self.config = ARCConfig.from_mapping(config)
+        self._state = _State.NEW
+        self._facade: Facade | None = None
+        self._delegator: Delegator | None = None
+        self._token: TokenSource | None = None
+        self._held_since: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"ARCBackend({self.config.endpoint!r}, {self._state.value})"
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def credential_requirements(self) -> CredentialRequirements:
+        """The credentials this backend needs: kinds, token audience and scopes."""
+        mode = self.config.auth_mode
+        kinds = {AuthMode.TOKEN: {"token"}, AuthMode.PROXY: {"x509-proxy"},
+                 AuthMode.TOKEN_WITH_PROXY: {"token", "x509-proxy"}}[mode]
+        token = mode is not AuthMode.PROXY
+        return CredentialRequirements(
+            kinds=frozenset(kinds),
+            audience=self.config.effective_audience if token else None,
+            scopes=frozenset(self.config.scopes) if token else frozenset(),
+        )
+
+    @property
+    def api_version(self) -> str:
+        """The REST API version in use (after opening)."""
+        return self._open_facade().api_version
+
+    async def open(self) -> Self:
+        """Connect and negotiate the REST API version. Idempotent while open.
+
+        Raises:
+            ConfigurationError, CredentialError, TransportError, APIVersionError.
+        """
+        if self._state is _State.CLOSED:
+            raise RuntimeError("ARCBackend is closed")
+        if self._state is _State.OPEN:
+            return self
+        cfg = self.config
+        if cfg.token is not None:
+            self._token = StaticToken(cfg.token)
+        elif cfg.token_file is not None:
+            self._token = FileToken(cfg.token_file)
+        client_cert = cfg.proxy if cfg.auth_mode is AuthMode.PROXY else None
+        ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
+        settings = ClientSettings(
+            host=cfg.host, port=cfg.port, api_base=cfg.api_base, ssl_context=ctx,
+            connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
+            token_source=self._token,
+        )
+        facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
+                        api_version=cfg.api_version)
+        await facade.open()
+        self._facade = facade
+        if cfg.proxy is not None:
+            self._delegator = Delegator(facade, cfg.proxy, cfg.delegation_renew_margin_s)
+        self._state = _State.OPEN
+        _log.info("connected to %s (REST %s, %s auth)", cfg.endpoint, facade.api_version, cfg.auth_mode.value)
+        return self
+
+    async def aclose(self) -> None:
+        """Close all connections. Safe to call more than once."""
+        if self._facade is not None:
+            await self._facade.close()
+            self._facade = None
+        self._state = _State.CLOSED
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _open_facade(self) -> Facade:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("ARCBackend is closed")
+        if self._facade is None:
+            raise RuntimeError("ARCBackend is not open: use 'async with ARCBackend(...)' or await open()")
+        return self._facade
+
+    # --- submission -----------------------------------------------------------------------------
+
+    async def submit(self, spec: SubmissionSpec, count: int = 1) -> Submission:
+        """Create ``count`` copies of ``spec``: one delegation, bulk creation, parallel uploads.
+
+        Returns:
+            Per copy index, the job id or the reason it failed. A copy whose input upload failed
+            is killed and purged, and reported as a failure.
+
+        Raises:
+            ConfigurationError: The spec cannot be expressed (nothing was submitted).
+            CredentialError, TransportError, CEResponseError: Creation failed as a whole.
+        """
+        facade = self._open_facade()
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigurationError(f"count must be a positive integer, got {count!r}")
+        delegation_id = await self._delegation_for(spec)
+        try:
+            job = xrsl.render_xrsl(spec, queue=self.config.queue, delegation_id=delegation_id)
+        except xrsl.DescriptionError as exc:
+            raise ConfigurationError(f"job specification: {exc}", endpoint=facade.endpoint) from exc
+        ids: dict[int, JobID] = {}
+        failures: dict[int, str] = {}
+        for start in range(0, count, SUBMIT_BATCH):
+            n = min(SUBMIT_BATCH, count - start)
+            replies = await facade.call(
+                partial(_create, text=xrsl.render_bulk([job.text] * n), queue=self.config.queue,
+                        delegation_id=delegation_id),
+                "create jobs",
+            )
+            for k in range(n):
+                reply = replies[k] if k < len(replies) else None
+                if reply is None:
+                    failures[start + k] = "no reply from the CE for this copy"
+                elif reply.code == 201 and reply.job_id:
+                    ids[start + k] = reply.job_id
+                else:
+                    failures[start + k] = f"creation failed: {reply.code} {reply.reason}"
+        if job.uploads and ids:
+            await self._upload(ids, failures, job.uploads)
+        _log.info("submitted %d of %d copies to %s", len(ids), count, facade.endpoint)
+        return Submission(ids=ids, failures=failures)
+
+    async def _delegation_for(self, spec: SubmissionSpec) -> str | None:
+        if self._delegator is not None:
+            return await self._delegator.ensure()
+        needs_staging = any("://" in str(f.source) for f in spec.input_sandbox)
+        if needs_staging and self._token is not None and self.api_version == "1.1":
+            token = self._token.token()
+            return await self._open_facade().call(lambda c: c.new_token_delegation(token),
+                                                  "create token delegation")
+        return None
+
+    async def _upload(self, ids: dict[int, JobID], failures: dict[int, str],
+                      uploads: Sequence[xrsl.Upload]) -> None:
+        facade = self._open_facade()
+        work = [(i, job_id, up) for i, job_id in ids.items() for up in uploads]
+        results = await facade.each(work, lambda c, w: c.upload(w[1], w[2].name, w[2].path), "upload inputs")
+        broken: dict[int, str] = {}
+        for (i, _job_id, up), res in zip(work, results, strict=True):
+            if isinstance(res, BaseException) and i not in broken:
+                if not isinstance(res, Exception):
+                    raise res
+                broken[i] = f"upload of {up.name!r} failed: {res}"
+        if not broken:
+            return
+        doomed = [ids.pop(i) for i in broken]
+        failures.update(broken)
+        _log.warning("cancelling %d job(s) whose inputs could not be uploaded", len(doomed))
+        try:
+            await self.kill(doomed)
+            await self.purge(doomed)
+        except ARCBackendError as exc:
+            _log.warning("could not cancel jobs with failed uploads %s: %s", doomed, exc)
+
+    # --- monitoring -----------------------------------------------------------------------------
+
+    async def status(self, ids: Sequence[JobID]) -> Mapping[JobID, JobStatus]:
+        """Return the state of each id (``UNKNOWN`` for ids the CE does not know).
+
+        Raises:
+            CredentialError, TransportError, CEResponseError: The poll failed as a whole; no
+            job state is inferred from it.
+        """
+        replies = await self._open_facade().bulk(
+            ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status"
+        )
+        out = {job_id: to_status(r.value) if r.found and r.code == 200 else JobStatus.UNKNOWN
+               for job_id, r in replies.items()}
+        await self._apply_hold_policy(out)
+        return out
+
+    async def info(self, ids: Sequence[JobID]) -> Mapping[JobID, JobInfo | None]:
+        """Return A-REX's info (state, exit code, owner, errors, ...) per id; None if unknown."""
+        replies = await self._open_facade().bulk(
+            ids, lambda c, chunk: c.job_info(chunk), lambda r: r[0].job_id, "job info"
+        )
+        return {job_id: info for job_id, (_, info) in replies.items()}
+
+    async def _apply_hold_policy(self, states: dict[JobID, JobStatus]) -> None:
+        now = time.monotonic()
+        for job_id, status in states.items():
+            if status is JobStatus.HELD:
+                self._held_since.setdefault(job_id, now)
+            else:
+                self._held_since.pop(job_id, None)
+        if self.config.hold_policy is not HoldPolicy.KILL:
+            return
+        overdue = [j for j, since in self._held_since.items()
+                   if j in states and now - since >= self.config.hold_grace_s]
+        if overdue:
+            _log.warning("killing %d job(s) held longer than %g s", len(overdue), self.config.hold_grace_s)
+            outcomes = await self.kill(overdue)
+            for job_id, outcome in outcomes.items():
+                if outcome.ok:
+                    self._held_since.pop(job_id, None)
+
+    async def counts(self) -> JobCounts:
+        """Return running and waiting jobs of the configured queue (of the whole CE without one).
+
+        Counts come from the CE's GLUE2 info: every submitter's jobs in that share, ``waiting``
+        including staging and pre-LRMS waiting jobs; they lag the CE's info cycle.
+
+        Raises:
+            ConfigurationError: The configured queue is not advertised by the CE.
+        """
+        facade = self._open_facade()
+        info = await facade.call(lambda c: c.ce_info(), "CE info")
+        counts = counts_from_info(info, self.config.queue)
+        if counts is None:
+            queues = ", ".join(queues_from_info(info)) or "none"
+            raise ConfigurationError(
+                f"queue {self.config.queue!r} is not advertised by the CE (queues: {queues})",
+                endpoint=facade.endpoint,
+            )
+        return counts
+
+    async def ce_info(self) -> Mapping[str, Any]:
+        """Return the CE's raw GLUE2 info document."""
+        return await self._open_facade().call(lambda c: c.ce_info(), "CE info")
+
+    async def queues(self) -> list[str]:
+        """Return the queue names the CE advertises."""
+        return queues_from_info(await self.ce_info())
+
+    async def jobs(self) -> list[JobID]:
+        """Return the ids of all jobs this identity has on the CE."""
+        return await self._open_facade().call(lambda c: c.list_jobs(), "list jobs")
+
+    # --- management -----------------------------------------------------------------------------
+
+    async def _action(self, ids: Sequence[JobID], action: str) -> Mapping[JobID, OpOutcome]:
+        replies = await self._open_facade().bulk(
+            ids, lambda c, chunk: c.job_action(chunk, action), _job_id, f"jobs {action}"
+        )
+        return {job_id: _outcome(r) for job_id, r in replies.items()}
+
+    async def kill(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
+        """Ask the CE to kill each job; ``ok`` means the request was queued (KILLING follows)."""
+        return await self._action(ids, "kill")
+
+    async def purge(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
+        """Ask the CE to remove each job and its files; afterwards the id is ``UNKNOWN``."""
+        return await self._action(ids, "clean")
+
+    async def restart(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
+        """Re-run failed jobs from the step that failed (ARC's ``restart``); per-id outcomes."""
+        if self._delegator is not None:
+            await self._delegator.ensure()
+        return await self._action(ids, "restart")
+
+    async def renew_delegation(self) -> str | None:
+        """Push the current proxy file into the delegation now; returns its id (None: no proxy)."""
+        if self._delegator is None:
+            return None
+        self._open_facade()
+        return await self._delegator.renew()
+
+    @property
+    def delegation_id(self) -> str | None:
+        """The delegation used for submissions (None before the first one, or without a proxy)."""
+        return self._delegator.delegation_id if self._delegator is not None else None
+
+    # --- diagnostics and outputs ----------------------------------------------------------------
+
+    async def diagnostics(self, ids: Sequence[JobID]) -> Mapping[JobID, Diagnostics]:
+        """Return the CE's diagnose items per job (``errors``, ``failed``, ``diag``, ...).
+
+        Usable while the job runs; an item the CE does not have yet is simply absent.
+        """
+        facade = self._open_facade()
+        states = await facade.bulk(ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status")
+        found = [j for j, r in states.items() if r.found]
+        work = [(j, name) for j in found for name in DIAGNOSE_ITEMS]
+        texts = await facade.each(work, lambda c, w: c.diagnose(w[0], w[1], MAX_DIAGNOSE_BYTES), "diagnose")
+        files: dict[str, dict[str, str]] = {j: {} for j in found}
+        for (job_id, name), text in zip(work, texts, strict=True):
+            if isinstance(text, CEResponseError):  # this item only (e.g. a job purged meanwhile)
+                _log.debug("diagnose %s of %s: %s", name, job_id, text)
+            elif isinstance(text, BaseException):
+                raise text
+            elif text is not None:
+                files[job_id][name] = text
+        return {
+            j: Diagnostics(found=True, files=files[j]) if j in files
+            else Diagnostics(found=False, reason="job not found on the CE")
+            for j in unique(ids)
+        }
+
+    async def fetch_output(
+        self, ids: Sequence[JobID], dest: Path,
+        progress: Callable[[TransferProgress], None] | None = None,
+    ) -> Mapping[JobID, JobOutput]:
+        """Fetch each finished job's session directory into ``dest/<job id>/`` (non-destructive).
+
+        Args:
+            ids: Jobs to fetch.
+            dest: Destination directory (created if missing).
+            progress: Called on the event loop with each job's progress.
+
+        Returns:
+            Per id, exactly once, the manifest; ``complete=False`` with a reason for unknown or
+            unfinished jobs and for ceilings hit (``limit:bytes``, ``limit:files``,
+            ``limit:timeout``, ``unsafe-path``).
+        """
+        fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
+        return await fetcher.fetch(ids, Path(dest), progress)
+
+
+def _create(client: RestClient, *, text: str, queue: str | None, delegation_id: str | None) -> list[JobReply]:
+    return client.create_jobs(text, queue=queue, delegation_id=delegation_id)
+
+
+def _job_id(reply: JobReply) -> str:
+    return reply.job_id
+
+
+def _outcome(reply: JobReply) -> OpOutcome:
+    if reply.code == 202:
+        return OpOutcome(ok=True, reason=reply.reason)
+    if reply.code == 404:
+        return OpOutcome(ok=False, reason="job not found on the CE")
+    return OpOutcome(ok=False, reason=f"{reply.code} {reply.reason}".strip())
+

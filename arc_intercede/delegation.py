@@ -1,0 +1,111 @@
+"""Proxy delegation to A-REX: create once, reuse, renew before expiry, replace when stale.
+
+A delegation is a copy of the user's proxy that A-REX keeps for the jobs (stage-in/out, and
+the job's own proxy). The flow is: ``POST delegations?action=new`` -> CSR -> sign the CSR with
+the local proxy -> ``PUT`` the chain. Renewal (``action=renew`` + ``PUT``) also refreshes the
+proxy of every job that uses the delegation.
+
+Policy:
+* One delegation per backend, shared by every submission (as DIRAC does since PR #7048).
+* It is renewed when it has less than ``margin`` left **and** the proxy file holds a fresher
+  proxy (renewing with the same proxy gains nothing). Status polls never renew (DIRAC renewed on
+  every poll, PR #6679).
+* A delegation the CE no longer knows (404, "ghost" ids, bugzilla 4133) is replaced by a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+from arc_intercede.auth import ProxyCredential
+from arc_intercede.errors import ARCBackendError, CredentialError
+from arc_intercede.facade import Facade
+
+__all__ = ["Delegator"]
+
+_log = logging.getLogger(__name__)
+
+
+class Delegator:
+    """Keeps one x509 delegation alive on one CE for one proxy file."""
+
+    def __init__(self, facade: Facade, proxy_path: Path, margin_s: float) -> None:
+        self._facade = facade
+        self._path = proxy_path
+        self._margin = dt.timedelta(seconds=margin_s)
+        self._lock = asyncio.Lock()
+        self._proxy: ProxyCredential | None = None
+        self._stamp: tuple[int, int] | None = None
+        self.delegation_id: str | None = None
+        self.expires: dt.datetime | None = None
+
+    def _load_proxy(self) -> ProxyCredential:
+        """Return the proxy, re-reading the file when it changed on disk."""
+        try:
+            st = os.stat(self._path)
+        except OSError as exc:
+            raise CredentialError(f"cannot read proxy {self._path}: {exc.strerror}") from exc
+        stamp = (st.st_mtime_ns, st.st_size)
+        if self._proxy is None or stamp != self._stamp:
+            self._proxy, self._stamp = ProxyCredential.load(self._path), stamp
+        return self._proxy
+
+    async def ensure(self) -> str:
+        """Return a usable delegation id, creating or renewing it as the policy says.
+
+        Raises:
+            CredentialError: The proxy is unreadable or expired.
+            ARCBackendError: The CE refused to create a delegation.
+        """
+        async with self._lock:
+            proxy = self._load_proxy()
+            now = dt.datetime.now(dt.UTC)
+            if self.delegation_id is not None and self.expires is not None:
+                left = self.expires - now
+                fresher = proxy.not_after > self.expires
+                if left > self._margin or not fresher:
+                    if left.total_seconds() <= 0:
+                        raise CredentialError("delegated proxy expired and no fresher proxy is available")
+                    return self.delegation_id
+                if await self._renew(self.delegation_id, proxy):
+                    return self.delegation_id
+            return await self._create(proxy)
+
+    async def renew(self) -> str | None:
+        """Push the current proxy file into the delegation now (refreshes running jobs' proxies)."""
+        async with self._lock:
+            if self.delegation_id is None:
+                return None
+            proxy = self._load_proxy()
+            if await self._renew(self.delegation_id, proxy):
+                return self.delegation_id
+            return await self._create(proxy)
+
+    async def _create(self, proxy: ProxyCredential) -> str:
+        delegation_id, csr = await self._facade.call(lambda c: c.new_delegation(), "create delegation")
+        pem = proxy.sign_delegation(csr)
+        await self._facade.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
+        self.delegation_id, self.expires = delegation_id, proxy.not_after
+        _log.info("created delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
+        return delegation_id
+
+    async def _renew(self, delegation_id: str, proxy: ProxyCredential) -> bool:
+        try:
+            csr = await self._facade.call(lambda c: c.renew_delegation(delegation_id), "renew delegation")
+            pem = proxy.sign_delegation(csr)
+            await self._facade.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
+        except CredentialError:
+            raise
+        except ARCBackendError as exc:
+            if exc.transient and getattr(exc, "status", None) is None:
+                raise  # transport trouble: do not replace a delegation that may be fine
+            _log.warning("delegation %s could not be renewed (%s); creating a new one", delegation_id, exc)
+            self.delegation_id = self.expires = None
+            return False
+        self.expires = proxy.not_after
+        _log.info("renewed delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
+        return True
