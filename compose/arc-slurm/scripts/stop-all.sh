@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Stop everything the stack started, by pid file: A-REX x2, issuer, slurmd, slurmctld, munged.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+"$(dirname "$0")/stop-arex.sh"
+stop_pidfile "$RUN_DIR/issuer.pid" "token issuer"
+stop_pidfile /run/slurmd.pid slurmd
+stop_pidfile /run/slurmctld.pid slurmctld
+stop_pidfile /run/munge/munged.pid munged

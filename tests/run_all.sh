@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The project's complete test run (README; .ci/run calls it). On a fresh Debian machine (root) it installs
+# everything it needs and runs:
+#   1. host packages: debootstrap, curl, ca-certificates (apt, only if missing)
+#   2. the Python environment: .venv in the repo, `pip install -e '.[dev]'`
+#   3. unit tests: pytest (pyproject selects -m "not remote")
+#   4. the contract suite against the ARC 7 + Slurm stack (compose/arc-slurm/chroot-stack), in both
+#      configurations: up proxy -> pytest --config proxy -> up token -> pytest --config token
+#   5. stack down (always), timings
+# Exits non-zero on any failure (a stack that does not come up included) and dumps the stack logs.
+# Env: ARC_STACK_ROOT, ARC_STACK_STATE (see chroot-stack), PYTHON (default python3), RUN_ALL_KEEP_STACK=1
+# leaves the stack up at the end, RUN_ALL_CONTRACT (default tests/contract) narrows the contract selection.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+RUNNER="$REPO/compose/arc-slurm/chroot-stack"
+export ARC_STACK_STATE=${ARC_STACK_STATE:-/var/lib/arc-intercede/state}
+PYTHON=${PYTHON:-python3}
+VENV="$REPO/.venv"
+T_START=$SECONDS
+declare -a TIMINGS=()
+FAILED=()
+STACK_STARTED=no
+
+say() { echo; echo "=== [run_all $(date +%H:%M:%S)] $*"; }
+timed() {  # timed LABEL CMD...: run, record the duration, return the command's status
+  local label=$1 t0=$SECONDS rc=0
+  shift
+  "$@" || rc=$?
+  TIMINGS+=("$(printf '%-32s %4d s  (exit %d)' "$label" $((SECONDS - t0)) "$rc")")
+  return "$rc"
+}
+summary() {
+  echo; echo "=== timings"
+  local t; for t in "${TIMINGS[@]}"; do echo "  $t"; done
+  echo "  $(printf '%-32s %4d s' total $((SECONDS - T_START)))"
+}
+cleanup() {
+  local rc=$?
+  if [[ $STACK_STARTED == yes && ${RUN_ALL_KEEP_STACK:-0} != 1 ]]; then
+    say "stack down"
+    "$RUNNER" down </dev/null || echo "WARNING: chroot-stack down failed" >&2
+  fi
+  summary
+  if ((rc != 0)); then echo "=== run_all: FAILED (exit $rc)${FAILED[*]:+: ${FAILED[*]}}" >&2
+  else echo "=== run_all: all tests passed"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+exec </dev/null
+
+[[ $(id -u) == 0 ]] || { echo "run_all.sh must run as root (apt, chroot, mount)" >&2; exit 1; }
+
+# 1. host packages -----------------------------------------------------------------------------------------------
+host_packages() {
+  local missing=()
+  command -v "$PYTHON" >/dev/null || missing+=(python3)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v curl >/dev/null || missing+=(curl)
+  [[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
+  if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv python3-pip); fi
+  if ((${#missing[@]})); then
+    say "installing host packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  else
+    say "host packages present (debootstrap, curl, ca-certificates, venv)"
+  fi
+}
+timed "host packages" host_packages
+
+# 2. Python environment ------------------------------------------------------------------------------------------
+python_env() {
+  "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+    || { echo "need Python >= 3.11 ($PYTHON is $("$PYTHON" -V 2>&1))" >&2; return 1; }
+  if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    say "creating $VENV"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  say "pip install -e '.[dev]'"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[dev]'
+}
+timed "python env (.venv)" python_env
+PY="$VENV/bin/python"
+
+# 3. unit tests ----------------------------------------------------------------------------------------------------
+say "unit tests: pytest"
+rc=0
+timed "unit tests" "$PY" -m pytest -p no:cacheprovider || rc=$?
+if ((rc == 5)); then
+  echo "(no unit tests collected: accepted for now)"
+elif ((rc != 0)); then
+  FAILED+=("unit tests")
+fi
+
+# 4. contract suite in both stack configurations ------------------------------------------------------------------
+for config in proxy token; do
+  say "stack up: $config"
+  STACK_STARTED=yes
+  if ! timed "stack up $config" "$RUNNER" up "$config"; then
+    FAILED+=("stack up $config")
+    echo "=== the stack did not come up (configuration $config): see the logs above" >&2
+    exit 1
+  fi
+  say "contract suite: --stack arc-slurm --config $config"
+  if ! timed "contract suite ($config)" "$PY" -m pytest -p no:cacheprovider -m "remote and arc" \
+      --stack arc-slurm --config "$config" --stack-state "$ARC_STACK_STATE" ${RUN_ALL_CONTRACT:-tests/contract}; then
+    FAILED+=("contract suite ($config)")
+    say "stack logs after the failure ($config)"
+    "$RUNNER" logs || true
+  fi
+done
+
+((${#FAILED[@]} == 0)) || exit 1
