@@ -240,7 +240,7 @@ class _JobFetch:
                 resp = self.source.open_file(self.job_id, member)
             except CEResponseError as exc:
                 raise _StopFetchError(f"download of {member!r} failed: {exc}") from exc
-            read = getattr(resp, "read1", resp.read)
+            read = resp.read1 if hasattr(resp, "read1") else resp.read
             with os.fdopen(fd, "wb", closefd=False) as out:
                 while chunk := read(CHUNK):
                     self.bytes += len(chunk)
