@@ -1,0 +1,200 @@
+"""The command line's local job list: an append-only JSON-lines file, safe for concurrent runs.
+
+Location: ``$ARC_INTERCEDE_STATE/jobs.jsonl`` if that variable is set, else
+``$XDG_STATE_HOME/arc-intercede/jobs.jsonl`` (default ``~/.local/state/arc-intercede/jobs.jsonl``).
+
+One JSON object per line::
+
+    {"job_id": "...", "ce": "local", "endpoint": "https://localhost:8443/arex",
+     "submitted": "2024-05-01T12:00:00+00:00", "tag": "my-analysis"}
+    {"job_id": "...", "forgotten": true}
+
+A job is in the list if it has a submission record and no later ``forgotten`` record.
+
+Every append and every read holds ``fcntl.flock`` on the file (exclusive for appends, shared for
+reads); appends are one ``O_APPEND`` write followed by ``fsync``. Nothing is rewritten in place, so an
+interrupted run loses at most its own last line; a torn line (no newline, or not JSON) is skipped on
+read with a warning, and the next append starts on a fresh line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["JobRecord", "JobStore", "default_store_path"]
+
+_log = logging.getLogger(__name__)
+
+FILE_NAME = "jobs.jsonl"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRecord:
+    """One job submitted from the command line.
+
+    Attributes:
+        job_id: The CE's job id.
+        ce: Name of the CE (from the configuration file) it was submitted to.
+        endpoint: The CE's A-REX endpoint URL.
+        submitted: Submission time, UTC, ISO 8601.
+        tag: The job's tag (name), if any.
+    """
+
+    job_id: str
+    ce: str
+    endpoint: str
+    submitted: str
+    tag: str | None = None
+
+    @classmethod
+    def now(cls, job_id: str, *, ce: str, endpoint: str, tag: str | None = None) -> JobRecord:
+        """Make a record stamped with the current UTC time."""
+        stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+        return cls(job_id=job_id, ce=ce, endpoint=endpoint, submitted=stamp, tag=tag)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the record as a JSON-ready mapping."""
+        return {"job_id": self.job_id, "ce": self.ce, "endpoint": self.endpoint,
+                "submitted": self.submitted, "tag": self.tag}
+
+
+def default_store_path() -> Path:
+    """Return the job list's path from ``ARC_INTERCEDE_STATE`` or ``XDG_STATE_HOME``."""
+    override = os.environ.get("ARC_INTERCEDE_STATE")
+    if override:
+        return Path(override).expanduser() / FILE_NAME
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg).expanduser() if xdg and os.path.isabs(os.path.expanduser(xdg)) else Path.home() / ".local/state"
+    return base / "arc-intercede" / FILE_NAME
+
+
+class JobStore:
+    """The local job list (see the module docstring for the format and the guarantees).
+
+    Args:
+        path: The JSON-lines file (default: :func:`default_store_path`). Created on first append.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else default_store_path()
+
+    def __repr__(self) -> str:
+        return f"JobStore({str(self.path)!r})"
+
+    def add(self, records: Iterable[JobRecord]) -> None:
+        """Append submission records (one write, one fsync).
+
+        Raises:
+            OSError: The file cannot be created or written.
+        """
+        self._append([r.to_json() for r in records])
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        """Append ``forgotten`` records: the ids leave the list.
+
+        Raises:
+            OSError: The file cannot be created or written.
+        """
+        self._append([{"job_id": j, "forgotten": True} for j in job_ids])
+
+    def records(self) -> list[JobRecord]:
+        """Return the jobs in the list, oldest first (a re-added id keeps its latest record).
+
+        Raises:
+            OSError: The file exists but cannot be read.
+        """
+        jobs: dict[str, JobRecord] = {}
+        for entry in self._read():
+            job_id = entry.get("job_id")
+            if not isinstance(job_id, str):
+                continue
+            if entry.get("forgotten") is True:
+                jobs.pop(job_id, None)
+                continue
+            try:
+                record = JobRecord(job_id=job_id, ce=str(entry["ce"]), endpoint=str(entry["endpoint"]),
+                                   submitted=str(entry.get("submitted", "")),
+                                   tag=None if entry.get("tag") is None else str(entry["tag"]))
+            except KeyError as exc:
+                _log.warning("%s: skipping a record without %s", self.path, exc)
+                continue
+            jobs.pop(job_id, None)
+            jobs[job_id] = record
+        return list(jobs.values())
+
+    def jobs(self, *, endpoint: str | None = None) -> list[JobRecord]:
+        """Return the jobs in the list, only those of ``endpoint`` if given (trailing ``/`` ignored)."""
+        records = self.records()
+        if endpoint is None:
+            return records
+        want = endpoint.rstrip("/")
+        return [r for r in records if r.endpoint.rstrip("/") == want]
+
+    # --- file access ----------------------------------------------------------------------------
+
+    def _append(self, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        payload = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries)
+        data = payload.encode("utf-8")
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            with _locked(fd, fcntl.LOCK_EX):
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # a torn last line: start on a fresh line
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _read(self) -> Iterator[dict[str, Any]]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            with _locked(fd, fcntl.LOCK_SH), os.fdopen(os.dup(fd), "rb") as fh:
+                data = fh.read()
+        finally:
+            os.close(fd)
+        lines = data.split(b"\n")
+        last = len(lines) - 1
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if number - 1 == last:
+                    _log.warning("%s: skipping a torn last line (an interrupted write)", self.path)
+                else:
+                    _log.warning("%s: skipping unreadable line %d", self.path, number)
+                continue
+            if isinstance(entry, dict):
+                yield entry
+            else:
+                _log.warning("%s: skipping line %d: not a JSON object", self.path, number)
+
+
+@contextmanager
+def _locked(fd: int, mode: int) -> Iterator[None]:
+    fcntl.flock(fd, mode)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
