@@ -647,7 +647,7 @@ def negotiate(settings: ClientSettings, version: str | None = None) -> Rest10 | 
     }
     for impl in impls.values():
         impl._impls = impls
-    bound = type("Negotiator", (_Negotiator,), {"_settings": settings, "_impls": impls})
+    bound: type[Any] = type("Negotiator", (_Negotiator,), {"_settings": settings, "_impls": impls})
     try:
         client = bound.getClient(
             host=settings.host, port=settings.port, apiBase=settings.api_base,

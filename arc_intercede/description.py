@@ -1,4 +1,4 @@
-"""``SubmissionSpec`` -> xRSL job description, in pure Python (no ARC bindings).
+r"""``SubmissionSpec`` -> xRSL job description, in pure Python (no ARC bindings).
 
 Why xRSL (not ADL): it is what ARC users and DIRAC's AREX CE write, it carries many copies in one
 creation request as multi-xRSL (``+(&…)(&…)``), and A-REX parses it the same way for REST 1.0 and 1.1.
@@ -17,8 +17,8 @@ Quoting (ARC ``src/hed/acc/JobDescriptionParser/RSLParser.cpp``, ``RSLParser::Pa
 
 What A-REX does with the values (seen on ARC 7.0 with Slurm and read in its job script):
 
-* Environment values are exported single-quoted (``export 'NAME=value'`` with ``'\\''``): exact.
-* Arguments are written inside **double quotes**, escaping only ``"`` and ``\\``; the job script's
+* Environment values are exported single-quoted (``export 'NAME=value'`` with ``'\''``): exact.
+* Arguments are written inside **double quotes**, escaping only ``"`` and ``\``; the job script's
   shell then expands ``$`` and backticks. An argument containing ``$`` or a backtick is therefore
   passed through an exported variable ``ARC_INTERCEDE_ARG_<n>`` and written as ``$ARC_INTERCEDE_ARG_<n>``:
   the shell's own expansion of that reference yields exactly the value, unsplit and unexpanded.

@@ -22,10 +22,10 @@ def backend_config(path: Path, **overrides: Any) -> ARCConfig:
 
 
 async def wait_status(
-    ce: ARCBackend, ids: Collection[str], accept: Callable[[JobStatus], bool], timeout: float = JOB_TIMEOUT_S
+    ce: ARCBackend, ids: Collection[str], accept: Callable[[JobStatus], bool], within: float = JOB_TIMEOUT_S
 ) -> Mapping[str, JobStatus]:
     """Poll until every id's status satisfies ``accept``; fail with the last states and CE errors."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     states: Mapping[str, JobStatus] = {}
     while time.monotonic() < deadline:
         states = await ce.status(list(ids))
@@ -37,9 +37,11 @@ async def wait_status(
     raise AssertionError(f"timed out waiting; last states {states}; CE errors: {errors}")
 
 
-async def wait_terminal(ce: ARCBackend, ids: Collection[str], timeout: float = JOB_TIMEOUT_S) -> Mapping[str, JobStatus]:
+async def wait_terminal(
+    ce: ARCBackend, ids: Collection[str], within: float = JOB_TIMEOUT_S
+) -> Mapping[str, JobStatus]:
     """Poll until every id is terminal."""
-    return await wait_status(ce, ids, lambda s: s.is_terminal, timeout)
+    return await wait_status(ce, ids, lambda s: s.is_terminal, within)
 
 
 def shell_job(script: str, *, outputs: tuple[str, ...] = (), **kwargs: Any) -> SubmissionSpec:

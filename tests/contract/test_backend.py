@@ -133,7 +133,7 @@ def test_count_with_a_failed_upload_cancels_that_copy(client_config_path: Path, 
             assert "injected" in sub.failures[bad]
             cancelled = seen[1]
             # The broken copy was killed and purged: the CE forgets it.
-            states = await wait_status(ce, [cancelled], lambda s: s is JobStatus.UNKNOWN, timeout=120)
+            states = await wait_status(ce, [cancelled], lambda s: s is JobStatus.UNKNOWN, within=120)
             assert states[cancelled] is JobStatus.UNKNOWN
             good = list(sub.ids.values())
             states = await wait_terminal(ce, good)
@@ -153,7 +153,7 @@ def test_unknown_and_purged_ids_are_unknown(client_config_path: Path) -> None:
             outcome = await ce.purge([job_id, fake])
             assert outcome[job_id].ok, outcome
             assert not outcome[fake].ok and "not found" in outcome[fake].reason
-            states = await wait_status(ce, [job_id, fake, fake], lambda s: s is JobStatus.UNKNOWN, timeout=60)
+            states = await wait_status(ce, [job_id, fake, fake], lambda s: s is JobStatus.UNKNOWN, within=60)
             assert set(states) == {job_id, fake}
 
     asyncio.run(body())

@@ -62,7 +62,7 @@ def test_fetch_output_complete_byte_exact_and_repeatable(client_config_path: Pat
     async def body() -> None:
         async with ARCBackend(client_config_path) as ce:
             (job_id,) = (await ce.submit(spec)).ids.values()
-            states = await wait_terminal(ce, [job_id], timeout=600)
+            states = await wait_terminal(ce, [job_id], within=600)
             assert states[job_id] is JobStatus.DONE
             dest = tmp_path / "out"
             first = (await ce.fetch_output([job_id], dest, progress=progress_reports.append))[job_id]
