@@ -41,6 +41,19 @@ _PROXY_CERT_INFO_INHERIT_ALL: Final = b"0\x0c0\n\x06\x08+\x06\x01\x05\x05\x07\x1
 _BACKDATE: Final = dt.timedelta(minutes=5)
 
 
+def file_stamp(path: Path, what: str) -> tuple[int, int]:
+    """Return a (mtime, size) stamp that changes when a credential file is replaced or rewritten.
+
+    Raises:
+        CredentialError: The file cannot be read.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise CredentialError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    return st.st_mtime_ns, st.st_size
+
+
 class TokenSource(Protocol):
     """Something that returns the bearer token to send with the next request."""
 
@@ -77,11 +90,7 @@ class FileToken:
 
     def token(self) -> str:
         """Return the token in the file, reading it again if it changed since the last call."""
-        try:
-            st = os.stat(self.path)
-        except OSError as exc:
-            raise CredentialError(f"cannot read token file {self.path}: {exc.strerror}") from exc
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = file_stamp(self.path, "token file")
         with self._lock:
             if stamp != self._stamp:
                 try:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 from pathlib import Path
 
-from arc_intercede.auth import ProxyCredential
+from arc_intercede.auth import ProxyCredential, file_stamp
 from arc_intercede.errors import ARCBackendError, CredentialError
 from arc_intercede.facade import Facade
 
@@ -45,11 +44,7 @@ class Delegator:
 
     def _load_proxy(self) -> ProxyCredential:
         """Return the proxy, re-reading the file when it changed on disk."""
-        try:
-            st = os.stat(self._path)
-        except OSError as exc:
-            raise CredentialError(f"cannot read proxy {self._path}: {exc.strerror}") from exc
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = file_stamp(self._path, "proxy")
         if self._proxy is None or stamp != self._stamp:
             self._proxy, self._stamp = ProxyCredential.load(self._path), stamp
         return self._proxy

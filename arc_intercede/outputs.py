@@ -28,7 +28,7 @@ from arc_intercede.config import Limits
 from arc_intercede.contract import JobID, JobOutput
 from arc_intercede.errors import CEResponseError
 from arc_intercede.facade import Facade, unique
-from arc_intercede.transfer import FetchResult, TransferProgress, fetch_job, safe_segment
+from arc_intercede.transfer import TransferProgress, fetch_job, safe_segment
 
 __all__ = ["OutputFetcher"]
 
@@ -90,14 +90,20 @@ class OutputFetcher:
         self, job_id: JobID, info: JobInfo, dest: Path, progress: Callable[[TransferProgress], None]
     ) -> tuple[JobID, JobOutput]:
         async with self._slots:
-            try:
-                result: FetchResult = await self._facade.call(
-                    lambda c: fetch_job(c, job_id, dest, self._limits, progress), f"fetch {job_id}"
-                )
-            except CEResponseError as exc:
-                reason = "session directory is gone (purged or expired)" if exc.status == 404 else str(exc)
-                return job_id, JobOutput(complete=False, reason=reason)
-            log = await self._facade.call(lambda c: _save_log(c, job_id, dest), f"log of {job_id}")
+            # The CE's log comes over a second connection while the payload streams.
+            payload, log_or_error = await asyncio.gather(
+                self._facade.call(lambda c: fetch_job(c, job_id, dest, self._limits, progress), f"fetch {job_id}"),
+                self._facade.call(lambda c: _save_log(c, job_id, dest), f"log of {job_id}"),
+                return_exceptions=True,
+            )
+        if isinstance(payload, CEResponseError):
+            reason = "session directory is gone (purged or expired)" if payload.status == 404 else str(payload)
+            return job_id, JobOutput(complete=False, reason=reason)
+        if isinstance(payload, BaseException):
+            raise payload
+        if isinstance(log_or_error, BaseException):
+            raise log_or_error
+        result, log = payload, log_or_error
         files = dict(result.files)
         out_name, err_name = _rel(info.stdout), _rel(info.stderr)
         stdout = files.pop(out_name, None) if out_name else None
@@ -114,7 +120,7 @@ def _save_log(client: RestClient, job_id: str, dest: Path) -> Path | None:
     folder = dest / f"{job_id}{LOG_SUFFIX}"
     if folder.is_symlink():
         folder.unlink()
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     target = folder / "errors"
     tmp = folder / ".errors.part"
     tmp.unlink(missing_ok=True)

@@ -36,7 +36,8 @@ __all__ = ["FetchResult", "SessionSource", "TransferProgress", "fetch_job", "saf
 
 _log = logging.getLogger(__name__)
 
-CHUNK: Final = 256 * 1024
+CHUNK: Final = 1024 * 1024
+"""Bytes read per call; reads block until the buffer is full (the watchdog bounds the wait)."""
 _PART_PREFIX: Final = ".arc-intercede-part-"
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -55,7 +56,7 @@ class SessionSource(Protocol):
         ...
 
     def open_file(self, job_id: str, path: str) -> Any:
-        """Start streaming a file; the result has ``read1(n)``/``read(n)`` and ``close()``."""
+        """Start streaming a file; the result has ``readinto(buffer)`` and ``close()``."""
         ...
 
     def abort(self) -> None:
@@ -240,14 +241,15 @@ class _JobFetch:
                 resp = self.source.open_file(self.job_id, member)
             except CEResponseError as exc:
                 raise _StopFetchError(f"download of {member!r} failed: {exc}") from exc
-            read = resp.read1 if hasattr(resp, "read1") else resp.read
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
             with os.fdopen(fd, "wb", closefd=False) as out:
-                while chunk := read(CHUNK):
-                    self.bytes += len(chunk)
+                while n := resp.readinto(view):
+                    self.bytes += n
                     if self.bytes > self.limits.max_total_bytes:
                         self.source.abort()
                         raise _StopFetchError(f"limit:bytes: more than {self.limits.max_total_bytes} bytes")
-                    out.write(chunk)
+                    out.write(view[:n])
             try:
                 os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except OSError as exc:  # e.g. a local directory of that name

@@ -29,14 +29,16 @@ class _Stream:
         self._delay = delay
         self._aborted = aborted
 
-    def read1(self, n: int) -> bytes:
+    def readinto(self, buf) -> int:
         if self._aborted is not None and self._aborted.is_set():
             raise OSError("connection dropped")
         if self._delay:
             time.sleep(self._delay)
         if self._endless:
-            return b"x" * min(n, 65536)
-        return self._buf.read(n)
+            n = min(len(buf), 65536)
+            buf[:n] = b"x" * n
+            return n
+        return self._buf.readinto(buf)
 
 
 class FakeSession:
