@@ -66,6 +66,23 @@ def _curl(cfg: ARCConfig, body: Path) -> None:
     )
 
 
+def _measure(cfg: ARCConfig, raw, ids: list[str], repeat: int):  # type: ignore[no-untyped-def]
+    loop = asyncio.new_event_loop()
+    backend = ARCBackend(cfg)
+    loop.run_until_complete(backend.open())
+    loop.run_until_complete(backend.status(ids[:10]))  # warm every connection path
+    ours = _timed(lambda: loop.run_until_complete(backend.status(ids)), repeat)
+    loop.run_until_complete(backend.aclose())
+    loop.close()
+    pyarc = _timed(lambda: raw.getJobsStatus(ids), repeat)
+    per_id = _timed(lambda: [raw.getJobsStatus([i]) for i in ids], 1) if len(ids) <= PER_ID_MAX else None
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as body:
+        json.dump({"job": [{"id": i} for i in ids]}, body)
+        body.flush()
+        curl = _timed(lambda: _curl(cfg, Path(body.name)), repeat)
+    return ours, pyarc, per_id, curl
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--client-config", type=Path, required=True)
@@ -84,20 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in SIZES:
         ids = real + [uuid.uuid4().hex[:12] for _ in range(size - len(real))]
-        loop = asyncio.new_event_loop()
-        backend = ARCBackend(cfg)
-        loop.run_until_complete(backend.open())
-        loop.run_until_complete(backend.status(ids[:10]))  # warm every connection path
-        ours = _timed(lambda: loop.run_until_complete(backend.status(ids)), args.repeat)
-        loop.run_until_complete(backend.aclose())
-        loop.close()
-        pyarc = _timed(lambda: raw.getJobsStatus(ids), args.repeat)
-        per_id = _timed(lambda: [raw.getJobsStatus([i]) for i in ids], 1) if size <= PER_ID_MAX else None
-        with tempfile.NamedTemporaryFile("w", suffix=".json") as body:
-            json.dump({"job": [{"id": i} for i in ids]}, body)
-            body.flush()
-            curl = _timed(lambda: _curl(cfg, Path(body.name)), args.repeat)
-        rows.append((size, ours, pyarc, per_id, curl))
+        rows.append((size, *_measure(cfg, raw, ids, args.repeat)))
     raw.close()
 
     print(f"status benchmark: {cfg.endpoint}, median of {args.repeat} (per-id: 1 run), seconds")
