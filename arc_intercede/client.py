@@ -13,8 +13,8 @@ pyarcrest 0.5 defects neutralised here (numbers from ``arc-rest-facts.md`` §15)
    always go over a fresh connection. Uploads retry by reopening the file.
 3, 4. Unverified TLS / no CA directory: every connection verifies the CE against the configured
    CA directory or bundle with hostname checks, in token and proxy mode alike.
-5. ``set_debuglevel(1)`` and the process-wide ``http.client.print`` patch: not used and undone;
-   request headers are never logged.
+5. ``set_debuglevel(1)``: our connections never enable http.client's debug output (which pyarcrest
+   routes to its logger, headers and bearer tokens included); requests are logged without headers.
 6. Not thread-safe: one connection per client object; the facade never shares one between threads.
 7. No timeouts: separate connect and read deadlines on every connection.
 8. Listing key ``dirs``: the listing is parsed here with A-REX's ``dir`` key.
@@ -63,11 +63,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-# pyarcrest.http replaces http.client's module-level ``print`` so that debug output (which
-# includes request headers, i.e. bearer tokens) goes to its logger. Undo it for the process.
-if pyarcrest.http.http.client.__dict__.get("print") is pyarcrest.http.print_to_log:
-    del pyarcrest.http.http.client.print
 
 MAX_JSON_BYTES: Final = 256 * 1024 * 1024
 """Cap on one JSON response (a 5 000-id info reply is a few MiB)."""
@@ -340,7 +335,9 @@ class _RestMixin:
     @classmethod
     def getHTTPClient(cls, *args: Any, **kwargs: Any) -> SafeHTTPClient:
         """Return a verified client for the bound CE (pyarcrest passes no SSL context)."""
-        return SafeHTTPClient(cls._settings)
+        client = SafeHTTPClient(cls._settings)
+        getattr(cls, "_created", []).append(client)
+        return client
 
     @classmethod
     def _getImplementations(cls) -> dict[str, type[Any]]:
@@ -647,16 +644,20 @@ def negotiate(settings: ClientSettings, version: str | None = None) -> Rest10 | 
     }
     for impl in impls.values():
         impl._impls = impls
-    bound: type[Any] = type("Negotiator", (_Negotiator,), {"_settings": settings, "_impls": impls})
+    created: list[SafeHTTPClient] = []
+    bound: type[Any] = type("Negotiator", (_Negotiator,),
+                            {"_settings": settings, "_impls": impls, "_created": created})
     try:
         client = bound.getClient(
             host=settings.host, port=settings.port, apiBase=settings.api_base,
             timeout=settings.read_timeout_s, version=version,
         )
-    except ARCHTTPError:
+    except BaseException as exc:
+        for conn in created:  # pyarcrest leaves the probe connection open on failure
+            conn.close()
+        if isinstance(exc, ARCError) and not isinstance(exc, ARCHTTPError):
+            raise APIVersionError(str(exc), endpoint=settings.endpoint) from exc
         raise
-    except ARCError as exc:
-        raise APIVersionError(str(exc), endpoint=settings.endpoint) from exc
     assert isinstance(client, Rest10 | Rest11)
     _log.debug("using ARC REST API %s at %s", client.VERSION, settings.endpoint)
     return client
