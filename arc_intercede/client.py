@@ -37,6 +37,7 @@ import http.client
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -567,7 +568,17 @@ class _RestMixin:
         return resp
 
     def abort(self) -> None:
-        """Drop the connection (after an abandoned stream); the next request reconnects."""
+        """Drop the connection now, also from another thread; the next request reconnects.
+
+        ``shutdown`` wakes a read blocked in another thread, which a plain ``close`` would not
+        (the response's file object keeps the socket open).
+        """
+        sock = self.httpClient.conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.httpClient.close()
 
     def upload(self, job_id: str, name: str, path: Path) -> None:

@@ -250,6 +250,12 @@ class _JobFetch:
                         self.source.abort()
                         raise _StopFetchError(f"limit:bytes: more than {self.limits.max_total_bytes} bytes")
                     out.write(view[:n])
+            # http.client's readinto returns 0 at a premature EOF instead of raising: a dropped
+            # connection must not leave a truncated file under its final name.
+            missing = getattr(resp, "length", None)
+            if missing:
+                self.check_deadline()
+                raise _StopFetchError(f"truncated: {member!r} ended {missing} bytes short")
             try:
                 os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except OSError as exc:  # e.g. a local directory of that name

@@ -344,3 +344,17 @@ def stalling(prefix: bytes, length: int, pause_s: float = 30.0) -> Callable[[Any
         time.sleep(pause_s)
         handler.close_connection = True
     return write
+
+
+def truncated(prefix: bytes, length: int) -> Callable[[Any], None]:
+    """A body writer that promises ``length`` bytes, sends ``prefix`` and closes the connection."""
+    def write(handler: Any) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(length))
+        handler.end_headers()
+        handler.wfile.write(prefix)
+        handler.wfile.flush()
+        handler.close_connection = True
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    return write
