@@ -187,11 +187,13 @@ class ARCBackend:
 
         Returns:
             Per copy index, the job id or the reason it failed. A copy whose input upload failed
-            is killed and purged, and reported as a failure.
+            is killed and purged, and reported as a failure. If a creation request fails after
+            earlier ones created copies, the remaining copies are reported as failures.
 
         Raises:
             ConfigurationError: The spec cannot be expressed (nothing was submitted).
-            CredentialError, TransportError, CEResponseError: Creation failed as a whole.
+            CredentialError, TransportError, CEResponseError: The first creation request failed
+                (then no copy was created, unless the connection died after A-REX received it).
         """
         facade = self._open_facade()
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -205,11 +207,18 @@ class ARCBackend:
         failures: dict[int, str] = {}
         for start in range(0, count, SUBMIT_BATCH):
             n = min(SUBMIT_BATCH, count - start)
-            replies = await facade.call(
-                partial(_create, text=xrsl.render_bulk([job.text] * n), queue=self.config.queue,
-                        delegation_id=delegation_id),
-                "create jobs",
-            )
+            try:
+                replies = await facade.call(
+                    partial(_create, text=xrsl.render_bulk([job.text] * n), queue=self.config.queue,
+                            delegation_id=delegation_id),
+                    "create jobs",
+                )
+            except ARCBackendError as exc:
+                if not ids:
+                    raise  # nothing was created: the whole submission failed
+                # Copies created by earlier requests must not be lost: report the rest per copy.
+                failures.update((k, f"not submitted: {exc}") for k in range(start, count))
+                break
             for k in range(n):
                 reply = replies[k] if k < len(replies) else None
                 if reply is None:
