@@ -79,6 +79,17 @@ class Facade:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
+    async def close_idle(self) -> None:
+        """Close the idle connections; the next call on each reconnects (e.g. after a CE restart)."""
+        if self._idle is None:
+            return
+        idle = []
+        while not self._idle.empty():
+            idle.append(self._idle.get_nowait())
+        for client in idle:
+            client.close()
+            self._idle.put_nowait(client)
+
     async def _checkout(self) -> RestClient:
         assert self._idle is not None and self._first is not None
         if self._idle.empty() and len(self._all) < self._max:
