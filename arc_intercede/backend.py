@@ -205,8 +205,11 @@ class ARCBackend:
             raise ConfigurationError(f"job specification: {exc}", endpoint=facade.endpoint) from exc
         ids: dict[int, JobID] = {}
         failures: dict[int, str] = {}
-        for start in range(0, count, SUBMIT_BATCH):
-            n = min(SUBMIT_BATCH, count - start)
+        # A-REX re-serialises each job of a multi-xRSL request, undoing the protection of "(*" in
+        # values: such a job is created one description per request (exact either way).
+        batch = SUBMIT_BATCH if job.bulk_safe else 1
+        for start in range(0, count, batch):
+            n = min(batch, count - start)
             try:
                 replies = await facade.call(
                     partial(_create, text=xrsl.render_bulk([job.text] * n), queue=self.config.queue,

@@ -245,15 +245,18 @@ def test_hostile_arguments_and_environment_round_trip(client_config_path: Path, 
 
     async def body() -> None:
         async with ARCBackend(client_config_path) as ce:
-            sub = await ce.submit(spec)
-            (job_id,) = sub.ids.values()
-            states = await wait_terminal(ce, [job_id])
-            out = (await ce.fetch_output([job_id], tmp_path))[job_id]
-            assert states[job_id] is JobStatus.DONE, (out.stderr and out.stderr.read_text())
-            result = json.loads(out.files["result.json"].read_text(encoding="utf-8"))
-            assert result["argv"] == list(HOSTILE)
-            assert result["env"] == "".join(HOSTILE)
-            await ce.purge([job_id])
+            sub = await ce.submit(spec, count=2)  # "(*" in a value: one description per request
+            assert sub.failures == {} and len(sub.ids) == 2
+            ids = list(sub.ids.values())
+            states = await wait_terminal(ce, ids)
+            outs = await ce.fetch_output(ids, tmp_path)
+            for job_id in ids:
+                out = outs[job_id]
+                assert states[job_id] is JobStatus.DONE, (out.stderr and out.stderr.read_text())
+                result = json.loads(out.files["result.json"].read_text(encoding="utf-8"))
+                assert result["argv"] == list(HOSTILE)
+                assert result["env"] == "".join(HOSTILE)
+            await ce.purge(ids)
 
     asyncio.run(body())
 
@@ -375,5 +378,20 @@ def test_delegation_reused_and_renewed(stack_info, client_config_path: Path, sho
             states = await wait_terminal(ce, ids)
             assert set(states.values()) == {JobStatus.DONE}
             await ce.purge(ids)
+
+    asyncio.run(body())
+
+
+def test_resources_reach_the_ce_in_the_right_units(client_config_path: Path) -> None:
+    spec = shell_job("true", resources=Resources(cpus=1, memory_mb=300, wall_time_s=5400))
+
+    async def body() -> None:
+        async with ARCBackend(client_config_path) as ce:
+            (job_id,) = (await ce.submit(spec)).ids.values()
+            await wait_terminal(ce, [job_id])
+            info = (await ce.info([job_id]))[job_id]
+            assert info is not None
+            assert info.raw.get("RequestedTotalWallTime") == "5400", info.raw  # seconds, not minutes
+            await ce.purge([job_id])
 
     asyncio.run(body())
