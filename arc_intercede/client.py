@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,8 +75,10 @@ MAX_LISTING_BYTES: Final = 64 * 1024 * 1024
 
 # Bulk actions A-REX may safely receive twice (arc-rest-facts §17).
 _IDEMPOTENT_ACTIONS: Final = frozenset({"info", "status", "delegations", "kill", "clean", "get"})
+# A keep-alive connection the CE closed while idle shows up as one of these; over TLS, writing to
+# it can also raise SSLEOFError (no close_notify) or SSLZeroReturnError (close_notify received).
 _RETRY_ON: Final = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
-                    ConnectionAbortedError)
+                    ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 _NOT_SENT: Final = (http.client.CannotSendRequest, http.client.ResponseNotReady)
 
 
@@ -204,7 +207,9 @@ class SafeHTTPClient(pyarcrest.http.HTTPClient):
         ``token`` is ignored: credentials come only from the client's settings.
         """
         del token
-        hdrs = dict(headers or {})
+        # pyarcrest passes its shared default dicts here; another pyarcrest user in the process may
+        # have written its token into them (defect 1), so a caller's Authorization never passes.
+        hdrs = {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"}
         query = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in (params or {}).items()}
         source = self.settings.token_source
         if source is not None:
@@ -253,10 +258,13 @@ def _is_idempotent(method: str, query: Mapping[str, Any], body: Any) -> bool:
     return method == "POST" and query.get("action") in _IDEMPOTENT_ACTIONS and "type" not in query
 
 
-def _read_capped(resp: Any, cap: int, what: str) -> bytes:
+def _read_capped(resp: Any, cap: int, what: str, conn: http.client.HTTPConnection) -> bytes:
     data = resp.read(cap + 1)
     if len(data) > cap:
+        # The rest of the body is still on the wire: drop the connection, or the next request
+        # on it would read that body as its response.
         resp.close()
+        conn.close()
         raise CEResponseError(f"{what}: response larger than {cap} bytes")
     return bytes(data)
 
@@ -359,13 +367,16 @@ class _RestMixin:
         """Return another verified connection to the same CE (for a parallel worker)."""
         return SafeHTTPClient(self._settings)
 
+    def _read_capped(self, resp: Any, cap: int, what: str) -> bytes:
+        return _read_capped(resp, cap, what, self.httpClient.conn)
+
     def _json(self, method: str, path: str, what: str, *, ok: int = 200, **kwargs: Any) -> Any:
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         resp = self._request(method, path, headers=headers, **kwargs)  # type: ignore[attr-defined]
         if resp.status != ok:
             text = resp.read().decode("utf-8", "replace")
             raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
-        raw = _read_capped(resp, MAX_JSON_BYTES, what)
+        raw = self._read_capped(resp, MAX_JSON_BYTES, what)
         if not raw.strip():
             return {}  # ARC-QUIRK(json): an empty root is a 0-byte body, not {} (§2)
         try:
@@ -486,7 +497,7 @@ class _RestMixin:
     def new_delegation(self) -> tuple[str, str]:
         """Start an x509 delegation; return its id and the CE's CSR (PEM). Never retried."""
         resp = self._request("POST", "/delegations", params={"action": "new"})  # type: ignore[attr-defined]
-        text = _read_capped(resp, MAX_ERROR_BYTES, "new delegation").decode("utf-8", "replace")
+        text = self._read_capped(resp, MAX_ERROR_BYTES, "new delegation").decode("utf-8", "replace")
         if resp.status != 201:
             raise http_error(resp.status, text, endpoint=self.endpoint, what="new delegation")
         location = resp.getheader("Location") or ""
@@ -501,7 +512,7 @@ class _RestMixin:
         resp = self._request(  # type: ignore[attr-defined]
             "POST", f"/delegations/{quote(delegation_id, safe='')}", params={"action": "renew"}
         )
-        text = _read_capped(resp, MAX_ERROR_BYTES, "renew delegation").decode("utf-8", "replace")
+        text = self._read_capped(resp, MAX_ERROR_BYTES, "renew delegation").decode("utf-8", "replace")
         if resp.status != 201:
             raise http_error(resp.status, text, endpoint=self.endpoint, what="renew delegation")
         return text
@@ -527,7 +538,7 @@ class _RestMixin:
             "POST", "/delegations", headers={"X-Token-Delegation": token},
             params={"action": "new", "type": "jwt"},
         )
-        text = _read_capped(resp, MAX_ERROR_BYTES, "new token delegation").decode("utf-8", "replace")
+        text = self._read_capped(resp, MAX_ERROR_BYTES, "new token delegation").decode("utf-8", "replace")
         if resp.status != 201:
             raise http_error(resp.status, text, endpoint=self.endpoint, what="new token delegation")
         return (resp.getheader("Location") or "").rstrip("/").rsplit("/", 1)[-1]
@@ -544,7 +555,7 @@ class _RestMixin:
         if resp.status != 200:
             text = resp.read().decode("utf-8", "replace")
             raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
-        raw = _read_capped(resp, MAX_LISTING_BYTES, what)
+        raw = self._read_capped(resp, MAX_LISTING_BYTES, what)
         try:
             data = json.loads(raw) if raw.strip() else {}
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
