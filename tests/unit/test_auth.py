@@ -8,7 +8,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,6 @@ PROXY_CERT_INFO = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
 INHERIT_ALL = b"0\x0c0\n\x06\x08+\x06\x01\x05\x05\x07\x15\x01"
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def ce(pki: PKI) -> Iterator[FakeAREX]:
-    with FakeAREX.start(pki) as server:
-        yield server
 
 
 def handshake(ctx: ssl.SSLContext, port: int, host: str = "localhost") -> None:

@@ -48,15 +48,6 @@ Plain = Callable[..., pyarcrest.arc.ARCRest_1_1]
 # --- fixtures and helpers ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def ce(pki: PKI) -> Iterator[FakeAREX]:
-    with FakeAREX.start(pki) as server:
-        yield server
 
 
 def settings(ce: FakeAREX, pki: PKI, *, token: str | None = TOKEN, host: str = "localhost",

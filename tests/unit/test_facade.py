@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +15,11 @@ from arc_intercede.auth import StaticToken, make_ssl_context
 from arc_intercede.client import ClientSettings, JobReply, Rest11, RestClient
 from arc_intercede.errors import APIVersionError, CEResponseError, TransportError
 from arc_intercede.facade import Facade, unique
-from tests.fake_arex import PKI, FakeAREX, make_pki
+from tests.fake_arex import PKI, FakeAREX
 
 TOKEN = "facade-token"
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def ce(pki: PKI) -> Iterator[FakeAREX]:
-    with FakeAREX.start(pki) as server:
-        yield server
 
 
 def make_facade(ce: FakeAREX, pki: PKI, *, max_connections: int = 3, chunk_size: int = 100,
