@@ -44,6 +44,7 @@ def test_refused_connections_are_transient_and_recover(client_config_path: Path,
                 await ce.status(["nosuchjob001"])
             assert info.value.transient
             proxy.heal()
+            await ce._open_facade().close_idle()
             assert await ce.status(["nosuchjob001"]) == {"nosuchjob001": JobStatus.UNKNOWN}
 
     asyncio.run(body())
@@ -63,6 +64,7 @@ def test_reset_mid_bulk_status_never_drops_an_id(client_config_path: Path, proxy
             else:  # the reset fell into a retried request: then the answer must be complete
                 assert set(out) == set(ids)
             proxy.heal()
+            await ce._open_facade().close_idle()
             out = await ce.status(ids)
             assert set(out) == set(ids) and set(out.values()) == {JobStatus.UNKNOWN}
 
@@ -112,6 +114,7 @@ def test_truncated_download_is_never_complete(client_config_path: Path, proxy: F
                 leftovers = [p for p in (tmp_path / "cut").rglob("*") if p.is_file() and p.name != "errors"]
                 assert leftovers == []  # nothing half-written under any name
                 proxy.heal()
+                await ce._open_facade().close_idle()  # connections opened under the fault keep it
                 again = (await ce.fetch_output([job_id], tmp_path / "cut"))[job_id]
                 assert again.complete
                 digest = hashlib.sha256(again.files["blob.bin"].read_bytes()).hexdigest()
