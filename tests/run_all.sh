@@ -99,13 +99,20 @@ elif ((rc != 0)); then
 fi
 
 # 4. contract suite in both stack configurations ------------------------------------------------------------------
+# Start from a known state: a previous run may have been killed with daemons or mounts left behind.
+say "stack down (clean start)"
+"$RUNNER" down || echo "WARNING: chroot-stack down reported a problem; continuing" >&2
 for config in proxy token; do
   say "stack up: $config"
   STACK_STARTED=yes
   if ! timed "stack up $config" "$RUNNER" up "$config"; then
-    FAILED+=("stack up $config")
-    echo "=== the stack did not come up (configuration $config): see the logs above" >&2
-    exit 1
+    say "the stack did not come up ($config): stopping it and trying once more"
+    "$RUNNER" down || true
+    if ! timed "stack up $config (retry)" "$RUNNER" up "$config"; then
+      FAILED+=("stack up $config")
+      echo "=== the stack did not come up (configuration $config): see the logs above" >&2
+      exit 1
+    fi
   fi
   say "contract suite: --stack arc-slurm --config $config"
   if ! timed "contract suite ($config)" "$PY" -m pytest -p no:cacheprovider -m "remote and arc" \
