@@ -337,8 +337,12 @@ def endless(chunk: bytes = b"x" * 65536) -> Callable[[Any], None]:
     return write
 
 
-def stalling(prefix: bytes, length: int, pause_s: float = 30.0) -> Callable[[Any], None]:
-    """A body writer that sends ``prefix`` of a ``length``-byte file and then stalls."""
+def short_body(prefix: bytes, length: int, *, stall_s: float = 0.0) -> Callable[[Any], None]:
+    """A body writer that announces ``length`` bytes but sends only ``prefix``.
+
+    With ``stall_s`` it then holds the connection open that long (a stalled stream); without, it
+    closes the connection at once (a truncated body).
+    """
     def write(handler: Any) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/octet-stream")
@@ -346,20 +350,8 @@ def stalling(prefix: bytes, length: int, pause_s: float = 30.0) -> Callable[[Any
         handler.end_headers()
         handler.wfile.write(prefix)
         handler.wfile.flush()
-        time.sleep(pause_s)
+        time.sleep(stall_s)
         handler.close_connection = True
-    return write
-
-
-def truncated(prefix: bytes, length: int) -> Callable[[Any], None]:
-    """A body writer that promises ``length`` bytes, sends ``prefix`` and closes the connection."""
-    def write(handler: Any) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/octet-stream")
-        handler.send_header("Content-Length", str(length))
-        handler.end_headers()
-        handler.wfile.write(prefix)
-        handler.wfile.flush()
-        handler.close_connection = True
-        handler.connection.shutdown(socket.SHUT_RDWR)
+        if not stall_s:
+            handler.connection.shutdown(socket.SHUT_RDWR)
     return write

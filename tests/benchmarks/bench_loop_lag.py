@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from arc_intercede import ARCBackend, ARCConfig, JobStatus, OutputSpec, SubmissionSpec
-from arc_intercede.auth import make_ssl_context
+from tests.benchmarks.raw import raw_pyarcrest
 
 TICK = 0.010
 
@@ -49,17 +48,6 @@ async def _lag_during(work: Callable[[], Awaitable[object]]) -> list[float]:
     done.set()
     await task
     return lags
-
-
-def _raw(cfg: ARCConfig):  # type: ignore[no-untyped-def]
-    from pyarcrest.arc import ARCRest_1_1
-    from pyarcrest.http import HTTPClient
-
-    client = HTTPClient.__new__(HTTPClient)
-    ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=cfg.proxy)
-    client.conn = http.client.HTTPSConnection(cfg.host, cfg.port, context=ctx, timeout=300)
-    client.isHTTPS = True
-    return ARCRest_1_1(client, proxypath=str(cfg.proxy), apiBase=cfg.api_base)
 
 
 def _stats(lags: list[float]) -> str:
@@ -86,7 +74,7 @@ async def main_async(cfg: ARCConfig) -> list[tuple[str, str, str]]:
             await asyncio.gather(*(ce.status(ids) for _ in range(10)))
 
         async def blocking_status() -> None:
-            raw = _raw(cfg)
+            raw = raw_pyarcrest(cfg)
 
             async def one() -> None:
                 raw.getJobsStatus(ids)
@@ -102,7 +90,7 @@ async def main_async(cfg: ARCConfig) -> list[tuple[str, str, str]]:
                 await asyncio.gather(*(ce.fetch_output([job_id], Path(tmp) / f"o{i}") for i in range(10)))
 
             async def blocking_fetch() -> None:
-                raw = _raw(cfg)
+                raw = raw_pyarcrest(cfg)
 
                 async def one(i: int) -> None:
                     raw.downloadFile(job_id, "blob.bin", str(Path(tmp) / f"b{i}" / "blob.bin"))

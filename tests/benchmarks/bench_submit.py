@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import statistics
 import sys
 import tempfile
@@ -27,8 +26,8 @@ import time
 from pathlib import Path
 
 from arc_intercede import ARCBackend, ARCConfig, FileRef, OutputSpec, SubmissionSpec
-from arc_intercede.auth import make_ssl_context
 from arc_intercede.description import render_bulk, render_xrsl
+from tests.benchmarks.raw import raw_pyarcrest
 
 COUNTS = (1, 10, 100)
 
@@ -69,14 +68,7 @@ async def _per_job(cfg: ARCConfig, spec: SubmissionSpec, n: int) -> tuple[float,
 
 
 def _pyarcrest(cfg: ARCConfig, spec: SubmissionSpec, n: int, delegation: str) -> tuple[float, list[str]]:
-    from pyarcrest.arc import ARCRest_1_1
-    from pyarcrest.http import HTTPClient
-
-    ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=cfg.proxy)
-    http_client = HTTPClient.__new__(HTTPClient)
-    http_client.conn = http.client.HTTPSConnection(cfg.host, cfg.port, context=ctx, timeout=300)
-    http_client.isHTTPS = True
-    rest = ARCRest_1_1(http_client, proxypath=str(cfg.proxy), apiBase=cfg.api_base)
+    rest = raw_pyarcrest(cfg)
     job = render_xrsl(spec, queue=cfg.queue, delegation_id=delegation)
     t0 = time.perf_counter()
     results = rest.createJobs(render_bulk([job.text] * n), queue=cfg.queue, delegationID=delegation, isADL=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from arc_intercede import ARCBackend, ARCConfig, Limits
-from tests.hostile_ce import endless, serve, stalling, truncated
+from tests.hostile_ce import endless, serve, short_body
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_file_larger_than_the_ceiling(fake, tmp_path: Path) -> None:
 
 
 def test_stalled_stream_is_cut_off_and_does_not_hold_up_others(fake, tmp_path: Path) -> None:
-    slow = fake.ce.add_job(files={"slow.bin": stalling(b"x" * 1000, 10_000, pause_s=20)})
+    slow = fake.ce.add_job(files={"slow.bin": short_body(b"x" * 1000, 10_000, stall_s=20)})
     fast = fake.ce.add_job(files={"fast.txt": b"done"})
     t0 = time.monotonic()
     out = _fetch(fake, [slow, fast], tmp_path / "dest", transfer_timeout_s=2)
@@ -129,7 +129,7 @@ def test_fetch_is_repeatable(fake, tmp_path: Path) -> None:
 
 
 def test_truncated_body_leaves_no_file_that_looks_complete(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job(files={"a.txt": b"a", "cut.bin": truncated(b"c" * 1000, 10_000)})
+    job = fake.ce.add_job(files={"a.txt": b"a", "cut.bin": short_body(b"c" * 1000, 10_000)})
     out = _fetch(fake, [job], tmp_path / "dest")[job]
     assert out.reason.startswith("truncated") and set(out.files) == {"a.txt"}
     assert _all_files(tmp_path / "dest" / job) == ["a.txt"]
