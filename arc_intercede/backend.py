@@ -11,6 +11,7 @@ Registered as the ``arc`` entry point in the ``intercede.backends`` group.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -36,7 +37,7 @@ from arc_intercede.contract import (
     SubmissionSpec,
 )
 from arc_intercede.delegation import Delegator
-from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError
+from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError, TransportError
 from arc_intercede.facade import Facade, unique
 from arc_intercede.glue2 import counts_from_info, queues_from_info
 from arc_intercede.outputs import OutputFetcher
@@ -220,7 +221,9 @@ class ARCBackend:
                 if not ids:
                     raise  # nothing was created: the whole submission failed
                 # Copies created by earlier requests must not be lost: report the rest per copy.
-                failures.update((k, f"not submitted: {exc}") for k in range(start, count))
+                failures.update((k, _creation_failure(exc)) for k in range(start, start + n))
+                failures.update((k, f"not submitted: an earlier creation request failed: {exc}")
+                                for k in range(start + n, count))
                 break
             for k in range(n):
                 reply = replies[k] if k < len(replies) else None
@@ -247,25 +250,54 @@ class ARCBackend:
 
     async def _upload(self, ids: dict[int, JobID], failures: dict[int, str],
                       uploads: Sequence[xrsl.Upload]) -> None:
+        """Upload every copy's inputs; retry transient failures, then cancel the copies still missing some.
+
+        A copy moves from ``ids`` to ``failures`` only if its inputs could not be uploaded within
+        ``upload_retry_s``. Its job is then killed and purged; if even that fails (the CE is down), the
+        failure names the job id, so a job is never left on the CE unknown to the caller.
+        """
         facade = self._open_facade()
-        work = [(i, job_id, up) for i, job_id in ids.items() for up in uploads]
-        results = await facade.each(work, lambda c, w: c.upload(w[1], w[2].name, w[2].path), "upload inputs")
+        pending = [(i, job_id, up) for i, job_id in ids.items() for up in uploads]
+        deadline = time.monotonic() + self.config.upload_retry_s
+        pause = 1.0
         broken: dict[int, str] = {}
-        for (i, _job_id, up), res in zip(work, results, strict=True):
-            if isinstance(res, BaseException) and i not in broken:
+        while pending:
+            results = await facade.each(pending, lambda c, w: c.upload(w[1], w[2].name, w[2].path), "upload inputs")
+            again = []
+            for work, res in zip(pending, results, strict=True):
+                if not isinstance(res, BaseException):
+                    continue
                 if not isinstance(res, Exception):
                     raise res
-                broken[i] = f"upload of {up.name!r} failed: {res}"
+                if _transient(res) and time.monotonic() + pause < deadline:
+                    again.append(work)
+                else:
+                    broken.setdefault(work[0], f"upload of {work[2].name!r} failed: {res}")
+            pending = [w for w in again if w[0] not in broken]
+            if pending:
+                _log.warning("retrying %d input upload(s) in %.0f s after transient errors", len(pending), pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
         if not broken:
             return
-        doomed = [ids.pop(i) for i in broken]
-        failures.update(broken)
+        doomed = {ids.pop(i): i for i in broken}
         _log.warning("cancelling %d job(s) whose inputs could not be uploaded", len(doomed))
+        not_cancelled: dict[JobID, str] = {}
         try:
-            await self.kill(doomed)
-            await self.purge(doomed)
+            killed = await self.kill(list(doomed))
+            not_cancelled = {j: o.reason for j, o in killed.items() if not o.ok}
+            await self.purge([j for j in doomed if j not in not_cancelled])
         except ARCBackendError as exc:
-            _log.warning("could not cancel jobs with failed uploads %s: %s", doomed, exc)
+            not_cancelled = dict.fromkeys(doomed, str(exc))
+        for job_id, i in doomed.items():
+            reason = broken[i]
+            if job_id in not_cancelled:
+                reason += (f"; the job was created as {job_id} and could not be cancelled"
+                           f" ({not_cancelled[job_id]}): kill and purge it")
+            failures[i] = reason
+        if not_cancelled:
+            _log.warning("could not cancel %d job(s) with failed uploads: %s", len(not_cancelled),
+                         ", ".join(not_cancelled))
 
     # --- monitoring -----------------------------------------------------------------------------
 
@@ -436,3 +468,16 @@ def _outcome(reply: JobReply) -> OpOutcome:
         return OpOutcome(ok=False, reason="job not found on the CE")
     return OpOutcome(ok=False, reason=f"{reply.code} {reply.reason}".strip())
 
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, ARCBackendError) and exc.transient
+
+
+def _creation_failure(exc: ARCBackendError) -> str:
+    """Why a copy of a failed creation request is not reported, and whether it may exist anyway."""
+    refused = isinstance(exc.__cause__, ConnectionRefusedError)
+    if isinstance(exc, TransportError) and not refused:
+        # the request may have reached A-REX before the connection failed; it is never re-sent
+        return f"creation request failed, its reply was lost (the CE may have created this copy): {exc}"
+    return f"not submitted: {exc}"

@@ -104,6 +104,8 @@ class ARCConfig:
         hold_grace_s: With ``HoldPolicy.KILL``: how long a job may stay held before it is killed.
         limits: Output materialisation ceilings.
         transfer_concurrency: Jobs fetched at once by ``fetch_output``.
+        upload_retry_s: How long ``submit`` keeps retrying the input uploads of copies it created
+            through transient CE errors (a CE restart) before it cancels them; 0: no retry.
     """
 
     endpoint: str
@@ -125,6 +127,7 @@ class ARCConfig:
     hold_grace_s: float = 3600.0
     limits: Limits = field(default_factory=Limits)
     transfer_concurrency: int = 4
+    upload_retry_s: float = 60.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.endpoint)
@@ -153,8 +156,10 @@ class ARCConfig:
         for name in ("connect_timeout_s", "read_timeout_s", "max_connections", "chunk_size",
                      "transfer_concurrency"):
             _positive(name, getattr(self, name))
-        if self.delegation_renew_margin_s < 0 or self.hold_grace_s < 0:
-            raise ConfigurationError("delegation_renew_margin_s and hold_grace_s must not be negative")
+        if self.delegation_renew_margin_s < 0 or self.hold_grace_s < 0 or self.upload_retry_s < 0:
+            raise ConfigurationError(
+                "delegation_renew_margin_s, hold_grace_s and upload_retry_s must not be negative"
+            )
         if self.chunk_size > 5000:
             raise ConfigurationError("chunk_size above 5000 risks A-REX's 1 MiB request cap")
 
@@ -239,7 +244,7 @@ class ARCConfig:
 
 _PATH_KEYS: Final = frozenset({"ca_dir", "ca_file", "token_file", "proxy"})
 _FLOAT_KEYS: Final = frozenset(
-    {"connect_timeout_s", "read_timeout_s", "delegation_renew_margin_s", "hold_grace_s"}
+    {"connect_timeout_s", "read_timeout_s", "delegation_renew_margin_s", "hold_grace_s", "upload_retry_s"}
 )
 _INT_KEYS: Final = frozenset({"max_connections", "chunk_size", "transfer_concurrency"})
 _STR_KEYS: Final = frozenset({"endpoint", "queue", "token", "audience", "api_version"})

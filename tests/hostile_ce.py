@@ -99,7 +99,7 @@ class HostileCE:
     requests: list[Request] = field(default_factory=list)
     drop: dict[str, int] = field(default_factory=dict)  # "POST new" / "POST status" / "PUT" -> times to drop
     fail: dict[str, tuple[int, str]] = field(default_factory=dict)  # "POST new" etc. -> (status, reason)
-    fail_after: dict[str, int] = field(default_factory=dict)  # key -> requests answered normally first
+    fail_after: dict[str, int] = field(default_factory=dict)  # key -> requests spared from drop/fail first
     short_reply: bool = False
     reverse_reply: bool = False
     stall_s: float = 0.0  # sleep before answering any request
@@ -154,14 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(ce.stall_s)
         key = f"{method} {query.get('action', '')}".strip()
         with ce.lock:
-            if ce.drop.get(key, 0) > 0:
-                ce.drop[key] -= 1
-                self._drop()
-                return
-        with ce.lock:
             spared = ce.fail_after.get(key, 0) > 0
             if spared:
                 ce.fail_after[key] -= 1
+            elif ce.drop.get(key, 0) > 0:
+                ce.drop[key] -= 1
+                self._drop()
+                return
         if key in ce.fail and not spared:
             status, reason = ce.fail[key]
             self._reply(status, reason)

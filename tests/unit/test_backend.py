@@ -11,6 +11,7 @@ from arc_intercede import (
     ARCBackend,
     ARCConfig,
     CredentialError,
+    FileRef,
     HoldPolicy,
     JobStatus,
     SubmissionSpec,
@@ -112,6 +113,52 @@ def test_later_creation_failure_keeps_earlier_copies(fake, monkeypatch) -> None:
     sub = _run(fake, lambda ce: ce.submit(SubmissionSpec(executable="/bin/true"), count=5))
     assert sorted(sub.ids) == [0, 1] and sorted(sub.failures) == [2, 3, 4]
     assert all("No more jobs allowed" in r for r in sub.failures.values())
+
+
+def test_lost_creation_reply_says_the_copies_may_exist(fake, monkeypatch) -> None:
+    monkeypatch.setattr(backend_module, "SUBMIT_BATCH", 2)
+    fake.ce.fail_after["POST new"] = 1
+    fake.ce.drop["POST new"] = 1  # the second request's connection dies before its reply
+
+    sub = _run(fake, lambda ce: ce.submit(SubmissionSpec(executable="/bin/true"), count=5))
+    assert sorted(sub.ids) == [0, 1] and sorted(sub.failures) == [2, 3, 4]
+    assert all("may have created this copy" in sub.failures[k] for k in (2, 3))
+    assert sub.failures[4].startswith("not submitted: an earlier creation request failed")
+    assert fake.ce.count("POST", "new") == 2  # never re-sent
+
+
+def _with_input(tmp_path: Path) -> SubmissionSpec:
+    (tmp_path / "in.txt").write_text("data")
+    return SubmissionSpec(executable="/bin/true", input_sandbox=(FileRef(name="in.txt", source=tmp_path / "in.txt"),))
+
+
+def test_uploads_are_retried_through_a_ce_outage(fake, tmp_path: Path) -> None:
+    fake.ce.drop["PUT"] = 6  # every attempt of the first round (and the client's own re-send) fails
+
+    sub = _run(fake, lambda ce: ce.submit(_with_input(tmp_path), count=2), upload_retry_s=30)
+    assert sorted(sub.ids) == [0, 1] and not sub.failures
+    assert all(fake.ce.files[j]["in.txt"] == b"data" for j in sub.ids.values())
+    assert fake.ce.count("POST", "new") == 1  # retries never create jobs again
+
+
+def test_copies_that_cannot_be_uploaded_or_cancelled_are_named(fake, tmp_path: Path) -> None:
+    fake.ce.fail["PUT"] = (503, "Service Unavailable")
+    fake.ce.fail["POST kill"] = (503, "Service Unavailable")
+
+    sub = _run(fake, lambda ce: ce.submit(_with_input(tmp_path), count=2), upload_retry_s=0.5)
+    assert not sub.ids and sorted(sub.failures) == [0, 1]
+    created = set(fake.ce.jobs)
+    for why in sub.failures.values():
+        named = [j for j in created if j in why]
+        assert len(named) == 1 and "could not be cancelled" in why, why
+
+
+def test_copies_whose_uploads_fail_are_cancelled(fake, tmp_path: Path) -> None:
+    fake.ce.fail["PUT"] = (400, "Bad file name")
+
+    sub = _run(fake, lambda ce: ce.submit(_with_input(tmp_path), count=2))
+    assert not sub.ids and all("Bad file name" in why and "cancelled" not in why for why in sub.failures.values())
+    assert fake.ce.count("POST", "kill") == 1 and fake.ce.count("PUT") == 2  # permanent errors: no retry
 
 
 def test_first_creation_failure_raises(fake) -> None:
