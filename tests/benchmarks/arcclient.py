@@ -40,7 +40,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -48,8 +47,6 @@ import yaml
 from arc_intercede import ARCConfig
 
 __all__ = ["ArcstatError", "arcstat_timer"]
-
-T = TypeVar("T")
 
 _COLUMNS = (
     "id, idfromendpoint, name, statusinterface, statusurl, managementinterfacename, managementurl, "
