@@ -138,6 +138,9 @@ class Listing:
     dirs: tuple[str, ...]
 
 
+_QUICKACK: Final[int | None] = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
 class _Connection(http.client.HTTPSConnection):
     """Verified HTTPS connection with separate connect and read deadlines."""
 
@@ -150,6 +153,17 @@ class _Connection(http.client.HTTPSConnection):
     def connect(self) -> None:
         super().connect()
         self.sock.settimeout(self._read_timeout)
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        # A-REX writes a response in several pieces with Nagle's algorithm on: the second piece
+        # waits for our ACK of the first, which Linux delays by up to 40 ms once a connection looks
+        # interactive. Ask for an immediate ACK (the flag is one-shot, so per response).
+        if _QUICKACK is not None and self.sock is not None:
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass
+        return super().getresponse()
 
 
 class _ErrorResponse:

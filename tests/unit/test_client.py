@@ -23,6 +23,7 @@ import pyarcrest.arc
 import pyarcrest.http
 import pytest
 from pyarcrest.errors import ARCHTTPError
+from pytest_mock import MockerFixture
 
 import arc_intercede.client
 from arc_intercede.auth import StaticToken, make_ssl_context
@@ -273,6 +274,24 @@ def test_status_over_dropped_keepalive_connection_is_retried(ce: FakeAREX, pki: 
     (reply,) = client.job_status([job])
     assert (reply.job_id, reply.code, reply.value) == (job, 200, "RUNNING")
     assert ce.count("POST jobs?status") == 2
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="TCP_QUICKACK is Linux-only")
+def test_every_response_is_read_with_quick_acks(ce: FakeAREX, pki: PKI, connect: Connect,
+                                                mocker: MockerFixture) -> None:
+    """A-REX sends a response in pieces with Nagle on: a delayed ACK would stall each small call ~40 ms."""
+    job = ce.add_job("RUNNING")
+    client = connect(settings(ce, pki))
+    calls: list[tuple[int, ...]] = []
+
+    def setsockopt(sock: socket.socket, *args: int) -> None:
+        calls.append(args)
+        socket.socket.setsockopt(sock, *args)
+
+    mocker.patch.object(ssl.SSLSocket, "setsockopt", setsockopt)
+    for _ in range(3):
+        client.job_status([job])
+    assert calls.count((socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)) == 3  # once per response
 
 
 def test_status_dropped_every_time_fails_after_one_retry(ce: FakeAREX, pki: PKI, connect: Connect) -> None:
