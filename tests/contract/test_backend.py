@@ -117,10 +117,10 @@ def test_count_with_a_failed_upload_cancels_that_copy(client_config_path: Path, 
     real_upload = _RestMixin.upload
     seen: list[str] = []
 
-    def flaky_upload(self, job_id, name, path):  # the 2nd job's upload fails as a CE error would
+    def flaky_upload(self, job_id, name, path):  # the 2nd job's upload is refused (permanent: not retried)
         seen.append(job_id)
         if len(seen) == 2:
-            raise CEResponseError("upload refused (injected)", status=500)
+            raise CEResponseError("upload refused (injected)", status=400)
         return real_upload(self, job_id, name, path)
 
     mocker.patch.object(_RestMixin, "upload", flaky_upload)
