@@ -1,13 +1,32 @@
-"""Benchmark: output fetch throughput and peak memory, arc_intercede vs curl, same CE, same file.
+"""Benchmark: output fetch time and peak memory, arc_intercede vs pyarcrest vs curl, same CE, same files.
 
 Usage (with the stack up; proxy or token config)::
 
-    python -m tests.benchmarks.bench_fetch --client-config /var/lib/arc-intercede/state/proxy/client.yaml
+    python -m tests.benchmarks.bench_fetch --client-config /var/lib/arc-intercede/state/token/client.yaml
 
-Submits one job that writes a 10 MB and a 1 GB file, waits for it, then fetches each file
-``--repeat`` times with (a) ``ARCBackend.fetch_output`` in a fresh subprocess (peak RSS measured
-with ``getrusage``) and (b) ``curl`` with the same TLS credentials. Prints a table with MB/s, the
-ratio to curl, and peak memory. This is a report, not a test.
+Submits one job per case (a 10 MiB file, a 1 GiB file, 1 000 files of 1-10 kB each listed as an
+output), waits for them, then fetches each job's outputs ``--repeat`` times (order rotated) with:
+
+* ours: ``ARCBackend.fetch_output`` in a fresh process: job info, then the session directory
+  (listing per directory level, files one by one over one connection) and, over a second
+  connection, the CE's job log;
+* pyarcrest: its own ``downloadJobFiles`` in a fresh process (:mod:`tests.benchmarks.raw_fetch`), one
+  worker, diagnose files limited to the same job log: a version probe on the worker's new
+  connection, then the same listings and files over that one connection, and the log;
+* curl: one process, one connection (``curl -K`` listing every URL), one GET per file with the names
+  given (no job info, listing or log): the floor for large files.
+
+A-REX writes a response in pieces with Nagle's algorithm on, and Linux delays the client's ACK of the
+first piece by ~40 ms on a busy keep-alive connection: every small file then costs ~44 ms. Ours asks
+for immediate ACKs (``TCP_QUICKACK``); curl and pyarcrest cannot, so on small files they are not a floor.
+
+Ours and pyarcrest are timed around the fetch call only (their first connection is already open),
+curl from process start. Every fetch is checked: the job's directory must hold exactly the
+expected files with the expected sizes (and ours must say ``complete``, pyarcrest return no
+errors, curl exit 0). pyarcrest's TLS is checked to verify: with a token it gets only the config's
+CA through ``SSL_CERT_FILE``/``SSL_CERT_DIR``, and a control run with an empty trust store must fail.
+Prints seconds and MB/s or files/s per method, time ratios, and the peak RSS of the two Python
+processes (``getrusage``). This is a report, not a test.
 """
 
 from __future__ import annotations
@@ -16,20 +35,50 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from statistics import median
 
-from arc_intercede import ARCBackend, ARCConfig, JobStatus, OutputSpec, SubmissionSpec
+from arc_intercede import ARCBackend, ARCBackendError, ARCConfig, JobStatus, OutputSpec, SubmissionSpec
+from tests.benchmarks.raw_fetch import bearer, trust_env
 
-SIZES_MB = (10, 1024)
 
-_CHILD = r"""
+@dataclass(frozen=True)
+class Case:
+    label: str
+    script: str
+    files: tuple[str, ...]
+    members: dict[str, int]  # relative name -> size, what every method must deliver
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self.members.values())
+
+
+def _blob(mib: int, label: str) -> Case:
+    return Case(label, f"head -c {mib}M /dev/zero | tr '\\0' 'x' > blob.bin", ("blob.bin",),
+                {"blob.bin": mib << 20})
+
+
+# Listed one by one at the top level: pyarcrest 0.5 reads a listing's subdirectories under "dirs", A-REX
+# sends "dir", so downloadJobFiles never descends into an output directory such as "outdir/".
+_SMALL = {f"f{i}": 1000 + i % 10 * 1000 for i in range(1000)}
+CASES = {
+    "10MiB": _blob(10, "10 MiB"),
+    "1GiB": _blob(1024, "1 GiB"),
+    "1000files": Case("1000 x 1-10 kB", "i=0; while [ $i -lt 1000 ]; do "
+                      "head -c $((1000 + i % 10 * 1000)) /dev/zero > f$i; i=$((i + 1)); done",
+                      tuple(_SMALL), _SMALL),
+}
+
+_OURS = r"""
 import asyncio, json, resource, sys, time
 from pathlib import Path
 from arc_intercede import ARCBackend, ARCConfig
@@ -40,91 +89,172 @@ async def main():
         out = (await ce.fetch_output([job], dest))[job]
         return time.perf_counter() - t0, out.complete, out.reason
 secs, ok, reason = asyncio.run(main())
-print(json.dumps({"secs": secs, "ok": ok, "reason": reason,
+print(json.dumps({"secs": secs, "errors": [] if ok else [reason],
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
-async def _make_job(cfg: ARCConfig, size_mb: int) -> str:
-    script = f"head -c {size_mb}M /dev/zero | tr '\\0' 'x' > blob.bin"
-    spec = SubmissionSpec(executable="/bin/sh", arguments=("-c", script),
-                          output_sandbox=OutputSpec(stdout=None, stderr=None, files=("blob.bin",)))
-    async with ARCBackend(cfg) as ce:
-        (job_id,) = (await ce.submit(spec)).ids.values()
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            state = (await ce.status([job_id]))[job_id]
-            if state.is_terminal:
-                if state is not JobStatus.DONE:
-                    raise SystemExit(f"benchmark job {job_id} ended {state}")
-                return job_id
-            await asyncio.sleep(3)
-    raise SystemExit(f"benchmark job {job_id} did not finish")
+class FetchFailedError(Exception):
+    """One fetch did not deliver everything."""
 
 
-def _ours(config_path: Path, job_id: str, dest: Path) -> tuple[float, int]:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(config_path), job_id, str(dest)],
-                          capture_output=True, text=True, check=True)
+def _check(root: Path, case: Case, what: str) -> None:
+    got = {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+    got.pop("gmlog/errors", None)  # pyarcrest's copy of the CE's job log
+    if got != case.members:
+        missing, extra = case.members.keys() - got.keys(), got.keys() - case.members.keys()
+        wrong = [k for k in case.members.keys() & got.keys() if got[k] != case.members[k]]
+        raise FetchFailedError(f"{what}: {len(missing)} missing, {len(extra)} extra, {len(wrong)} wrong size")
+
+
+def _python(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    proc = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise FetchFailedError(f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    if not res["ok"]:
-        raise SystemExit(f"fetch failed: {res['reason']}")
+    if res["errors"]:
+        raise FetchFailedError(f"errors: {res['errors'][:3]}")
     return res["secs"], res["maxrss_kb"]
 
 
-def _curl(cfg: ARCConfig, job_id: str, version: str, dest: Path) -> tuple[float, int]:
-    url = f"{cfg.endpoint}/rest/{version}/jobs/{job_id}/session/blob.bin"
-    cmd = ["curl", "-sf", "-o", str(dest), "--capath", str(cfg.ca_dir)]
-    if cfg.token_file:
-        cmd += ["-H", f"Authorization: Bearer {Path(cfg.token_file).read_text().strip()}"]
-    elif cfg.proxy:
-        cmd += ["--cert", str(cfg.proxy), "--key", str(cfg.proxy)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _ours(path: Path, job: str, dest: Path) -> tuple[float, int]:
+    return _python(["-c", _OURS, str(path), job, str(dest)])
+
+
+def _pyarcrest(cfg: ARCConfig, path: Path, job: str, dest: Path) -> tuple[float, int]:
+    return _python(["-m", "tests.benchmarks.raw_fetch", str(path), job, str(dest)], trust_env(cfg))
+
+
+def _curl(cfg: ARCConfig, api: str, job: str, case: Case, dest: Path) -> tuple[float, int]:
+    lines = ["silent", "show-error", "fail", "fail-early", "create-dirs"]
+    lines += [f'capath = "{cfg.ca_dir}"'] if cfg.ca_dir else []
+    lines += [f'cacert = "{cfg.ca_file}"'] if cfg.ca_file else []
+    if token := bearer(cfg):
+        lines.append(f'header = "Authorization: Bearer {token}"')
+    else:
+        lines += [f'cert = "{cfg.proxy}"', f'key = "{cfg.proxy}"']
+    base = f"{cfg.endpoint}/rest/{api}/jobs/{job}/session"
+    lines += [f'url = "{base}/{name}"\noutput = "{dest / job / name}"' for name in case.members]
+    conf = dest / "curl.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    conf.chmod(0o600)
     t0 = time.perf_counter()
-    subprocess.run([*cmd, url], check=True)
+    proc = subprocess.run(["curl", "-K", str(conf)], capture_output=True, text=True)
     secs = time.perf_counter() - t0
-    return secs, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    conf.unlink()
+    if proc.returncode:
+        raise FetchFailedError(f"curl exit {proc.returncode}: {proc.stderr.strip()[-200:]}")
+    return secs, 0
+
+
+def _measure(fn: Callable[[Path], tuple[float, int]], case: Case, job: str, what: str) -> tuple[float, int]:
+    """Run one fetch into a fresh directory and check it; retry twice (A-REX may be restarting)."""
+    for attempt in (1, 2, 3):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                res = fn(Path(tmp))
+                _check(Path(tmp) / job, case, what)
+                return res
+            except FetchFailedError as exc:
+                if attempt == 3:
+                    raise SystemExit(f"{case.label}: {what} failed: {exc}") from exc
+                print(f"{case.label}: {what} failed ({exc}), retrying in 20 s", file=sys.stderr)
+        time.sleep(20)
+    raise AssertionError
+
+
+def _check_pyarcrest_verifies(cfg: ARCConfig, path: Path, job: str) -> None:
+    if not bearer(cfg):
+        return  # proxy mode: raw_fetch builds the context itself with make_ssl_context
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.raw_fetch", str(path), job, tmp],
+                              capture_output=True, text=True, env=trust_env(cfg, trust=False))
+    if proc.returncode == 0 or "CERTIFICATE_VERIFY_FAILED" not in proc.stderr:
+        raise SystemExit(f"pyarcrest did not fail without a trusted CA: {proc.stderr[-300:]}")
+
+
+async def _submit(cfg: ARCConfig, cases: list[Case], jobs: list[str]) -> str:
+    async with ARCBackend(cfg) as ce:
+        for case in cases:
+            spec = SubmissionSpec(executable="/bin/sh", arguments=("-c", case.script),
+                                  output_sandbox=OutputSpec(stdout=None, stderr=None, files=case.files))
+            jobs += (await ce.submit(spec)).ids.values()
+        return ce.api_version
+
+
+async def _wait(cfg: ARCConfig, jobs: list[str]) -> None:
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        try:
+            async with ARCBackend(cfg) as ce:
+                states = await ce.status(jobs)
+        except ARCBackendError as exc:  # e.g. A-REX restarting
+            print(f"status failed ({exc}), retrying", file=sys.stderr)
+            states = {}
+        if states and all(s.is_terminal for s in states.values()):
+            if bad := {j: s for j, s in states.items() if s is not JobStatus.DONE}:
+                raise SystemExit(f"benchmark jobs ended badly: {bad}")
+            return
+        await asyncio.sleep(3)
+    raise SystemExit("benchmark jobs did not finish")
+
+
+async def _purge(cfg: ARCConfig, jobs: list[str]) -> None:
+    async with ARCBackend(cfg) as ce:
+        await ce.purge(jobs)
+
+
+def _cell(secs: float, case: Case) -> str:
+    rate = f"{case.nbytes / 1e6 / secs:6.1f} MB/s" if len(case.members) == 1 else \
+        f"{len(case.members) / secs:6.0f} f/s "
+    return f"{secs:7.3f} s {rate}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--client-config", type=Path, required=True)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     args = parser.parse_args(argv)
     if shutil.which("curl") is None:
         raise SystemExit("curl is required")
-    cfg = ARCConfig.from_file(args.client_config)
-
-    async def version() -> str:
-        async with ARCBackend(cfg) as ce:
-            return ce.api_version
-
-    api = asyncio.run(version())
+    cfg, path = ARCConfig.from_file(args.client_config), args.client_config
+    cases = [CASES[c] for c in args.cases]
+    jobs: list[str] = []
     rows = []
-    for size in SIZES_MB:
-        job_id = asyncio.run(_make_job(cfg, size))
-        ours, curls, rss = [], [], 0
-        for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory() as tmp:
-                secs, kb = _ours(args.client_config, job_id, Path(tmp))
-                ours.append(secs)
-                rss = max(rss, kb)
-            with tempfile.TemporaryDirectory() as tmp:
-                secs, _ = _curl(cfg, job_id, api, Path(tmp) / "blob.bin")
-                curls.append(secs)
-        mb = size * 1024 * 1024 / 1e6
-        rows.append((size, mb / median(ours), mb / median(curls), median(curls) / median(ours), rss / 1024))
-        asyncio.run(_purge(cfg, job_id))
-    print(f"fetch benchmark: {cfg.endpoint} REST {api}, median of {args.repeat}, {os.cpu_count()} cores")
-    print(f"{'size':>8} {'ours MB/s':>10} {'curl MB/s':>10} {'ours/curl':>10} {'ours peak RSS MiB':>18}")
-    for size, o, c, ratio, peak in rows:
-        print(f"{size:>6}MB {o:>10.1f} {c:>10.1f} {ratio:>10.2f} {peak:>18.1f}")
-    print("peak RSS is the whole fetching process (interpreter + library), measured with getrusage")
+    try:
+        api = asyncio.run(_submit(cfg, cases, jobs))
+        asyncio.run(_wait(cfg, jobs))
+        _check_pyarcrest_verifies(cfg, path, jobs[0])
+        for case, job in zip(cases, jobs, strict=True):
+            methods: dict[str, Callable[[Path], tuple[float, int]]] = {
+                "ours": partial(_ours, path, job),
+                "pyarcrest": partial(_pyarcrest, cfg, path, job),
+                "curl": partial(_curl, cfg, api, job, case),
+            }
+            secs: dict[str, list[float]] = {m: [] for m in methods}
+            rss = dict.fromkeys(methods, 0)
+            names = list(methods)
+            for r in range(args.repeat):
+                for m in names[r % 3:] + names[:r % 3]:
+                    s, kb = _measure(methods[m], case, job, m)
+                    secs[m].append(s)
+                    rss[m] = max(rss[m], kb)
+            t = {m: median(v) for m, v in secs.items()}
+            rows.append((case, t, rss))
+    finally:
+        if jobs:
+            asyncio.run(_purge(cfg, jobs))
+    print(f"fetch benchmark: {cfg.endpoint} REST {api}, {cfg.auth_mode.value}, median of {args.repeat}, "
+          f"{os.cpu_count()} cores; ratios are time-based (other's seconds / ours' seconds): >1 = ours faster")
+    print(f"{'case':<15} {'ours':>21} {'pyarcrest':>21} {'curl':>21} {'ours/curl':>9} {'ours/pyarc':>10} "
+          f"{'RSS ours':>9} {'RSS pyarc':>9}")
+    for case, t, rss in rows:
+        print(f"{case.label:<15} {_cell(t['ours'], case)} {_cell(t['pyarcrest'], case)} {_cell(t['curl'], case)} "
+              f"{t['curl'] / t['ours']:>9.2f} {t['pyarcrest'] / t['ours']:>10.2f} "
+              f"{rss['ours'] / 1024:>5.1f} MiB {rss['pyarcrest'] / 1024:>5.1f} MiB")
+    print("peak RSS: the whole fetching Python process (interpreter + library), from getrusage; MB = 10^6 bytes")
     return 0
-
-
-async def _purge(cfg: ARCConfig, job_id: str) -> None:
-    async with ARCBackend(cfg) as ce:
-        await ce.purge([job_id])
 
 
 if __name__ == "__main__":
