@@ -47,7 +47,8 @@ from pathlib import Path
 from statistics import median
 
 from arc_intercede import ARCBackend, ARCBackendError, ARCConfig, JobStatus, OutputSpec, SubmissionSpec
-from tests.benchmarks.raw_fetch import bearer, trust_env
+from tests.benchmarks.raw import bearer_token
+from tests.benchmarks.raw_fetch import trust_env
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _curl(cfg: ARCConfig, api: str, job: str, case: Case, dest: Path) -> tuple[f
     lines = ["silent", "show-error", "fail", "fail-early", "create-dirs"]
     lines += [f'capath = "{cfg.ca_dir}"'] if cfg.ca_dir else []
     lines += [f'cacert = "{cfg.ca_file}"'] if cfg.ca_file else []
-    if token := bearer(cfg):
+    if token := bearer_token(cfg):
         lines.append(f'header = "Authorization: Bearer {token}"')
     else:
         lines += [f'cert = "{cfg.proxy}"', f'key = "{cfg.proxy}"']
@@ -164,7 +165,7 @@ def _measure(fn: Callable[[Path], tuple[float, int]], case: Case, job: str, what
 
 
 def _check_pyarcrest_verifies(cfg: ARCConfig, path: Path, job: str) -> None:
-    if not bearer(cfg):
+    if not bearer_token(cfg):
         return  # proxy mode: raw_fetch builds the context itself with make_ssl_context
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run([sys.executable, "-m", "tests.benchmarks.raw_fetch", str(path), job, tmp],

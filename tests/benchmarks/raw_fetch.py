@@ -27,6 +27,7 @@ from typing import Any
 
 from arc_intercede import ARCConfig
 from arc_intercede.auth import make_ssl_context
+from tests.benchmarks.raw import bearer_token
 
 
 def trust_env(cfg: ARCConfig, *, trust: bool = True) -> dict[str, str]:
@@ -37,18 +38,11 @@ def trust_env(cfg: ARCConfig, *, trust: bool = True) -> dict[str, str]:
     return env
 
 
-def bearer(cfg: ARCConfig) -> str | None:
-    """Return the config's bearer token, or None in proxy mode."""
-    if cfg.token_file is not None:
-        return Path(cfg.token_file).read_text().strip()
-    return cfg.token
-
-
 def _client(cfg: ARCConfig) -> Any:
     from pyarcrest.arc import ARCRest, ARCRest_1_1
     from pyarcrest.http import HTTPClient
 
-    if token := bearer(cfg):
+    if token := bearer_token(cfg):
         return ARCRest.getClient(host=cfg.host, port=cfg.port, token=token, apiBase=cfg.api_base)
 
     class Verified(ARCRest_1_1):  # type: ignore[misc]
