@@ -22,7 +22,6 @@ import resource
 import ssl
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from arc_intercede import ARCConfig
