@@ -10,7 +10,8 @@ connections, so drift on the CE hits both alike):
 * ``ours``: ``ARCBackend.status`` (chunks of ``chunk_size``, parallel connections, state mapping);
 * ``pyarcrest``: raw ``ARCRest_1_1.getJobsStatus`` with all ids in one request, on a verified
   connection (pyarcrest's own connection set-up would not verify the CE);
-* ``per-id``: one ``getJobsStatus([id])`` request per id (100 and 1 000 ids only);
+* ``per-id``: one ``getJobsStatus([id])`` request per id with raw pyarcrest, and ``per-id ours``: one
+  ``ARCBackend.status([id])`` call per id, in sequence (100 and 1 000 ids only);
 * ``arcstat``: ARC's own client (ARC 7, in the stack's chroot) over the same ids: one process per run, see
   ``tests/benchmarks/arcclient.py``;
 * ``curl``: the same single bulk request sent by curl (the floor: no Python at all).
@@ -70,15 +71,23 @@ def _measure(cfg: ARCConfig, raw, ids: list[str], repeat: int, arcstat):  # type
     for _ in range(repeat):  # alternate, so that a slow moment of the CE is shared
         ours_t.append(_timed(lambda: loop.run_until_complete(backend.status(ids)), 1))
         pyarc_t.append(_timed(lambda: raw.getJobsStatus(ids), 1))
+
+    async def one_by_one() -> None:
+        for i in ids:
+            await backend.status([i])
+
+    per_id = per_id_ours = None
+    if len(ids) <= PER_ID_MAX:
+        per_id = _timed(lambda: [raw.getJobsStatus([i]) for i in ids], 1)
+        per_id_ours = _timed(lambda: loop.run_until_complete(one_by_one()), 1)
     loop.run_until_complete(backend.aclose())
     loop.close()
-    per_id = _timed(lambda: [raw.getJobsStatus([i]) for i in ids], 1) if len(ids) <= PER_ID_MAX else None
     arc = _timed(arcstat, repeat) if arcstat is not None else None
     with tempfile.NamedTemporaryFile("w", suffix=".json") as body:
         json.dump({"job": [{"id": i} for i in ids]}, body)
         body.flush()
         curl = _timed(lambda: _curl(cfg, Path(body.name)), repeat)
-    return ours_t, pyarc_t, per_id, arc, curl
+    return ours_t, pyarc_t, per_id, per_id_ours, arc, curl
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,11 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 
     auth = "token" if bearer_token(cfg) else "proxy"
     print(f"status benchmark: {cfg.endpoint} ({auth}), median of {args.repeat} (per-id: 1 run), seconds")
-    print(f"{'ids':>7} {'ours':>8} {'pyarcrest':>10} {'per-id':>8} {'arcstat':>8} {'curl':>8} {'ours/pyarcrest':>15}"
+    print(f"{'ids':>7} {'ours':>8} {'pyarcrest':>10} {'per-id':>8} {'per-id ours':>11} {'arcstat':>8} {'curl':>8}"
+          f" {'ours/pyarcrest':>15}"
           f"  {'ours min-max':>14}  {'pyarcrest min-max':>17}")
-    for size, ours_t, pyarc_t, per_id, arc, curl in rows:
+    for size, ours_t, pyarc_t, per_id, per_id_ours, arc, curl in rows:
         ours, pyarc = statistics.median(ours_t), statistics.median(pyarc_t)
-        print(f"{size:>7} {ours:8.3f} {pyarc:10.3f} {col(per_id, 8)} {col(arc, 8)} {curl:8.3f} {ours / pyarc:15.2f}"
+        print(f"{size:>7} {ours:8.3f} {pyarc:10.3f} {col(per_id, 8)} {col(per_id_ours, 11)} {col(arc, 8)} {curl:8.3f}"
+              f" {ours / pyarc:15.2f}"
               f"  {min(ours_t):6.3f}-{max(ours_t):<7.3f}  {min(pyarc_t):8.3f}-{max(pyarc_t):<8.3f}")
     print("ours chunks at chunk_size (default 1000) over max_connections (default 4) connections;"
           " pyarcrest sends one unchunked request (over A-REX's ~1 MiB cap ids would be silently dropped);"
