@@ -26,7 +26,7 @@ expected files with the expected sizes (and ours must say ``complete``, pyarcres
 errors, curl exit 0). pyarcrest's TLS is checked to verify: with a token it gets only the config's
 CA through ``SSL_CERT_FILE``/``SSL_CERT_DIR``, and a control run with an empty trust store must fail.
 Prints seconds and MB/s or files/s per method, time ratios, and the peak RSS of the two Python
-processes (``getrusage``). This is a report, not a test.
+processes (``VmHWM``). This is a report, not a test.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ CASES = {
 }
 
 _OURS = r"""
-import asyncio, json, resource, sys, time
+import asyncio, json, sys, time
 from pathlib import Path
 from arc_intercede import ARCBackend, ARCConfig
+from tests.benchmarks.raw import peak_rss_kib
 cfg, job, dest = ARCConfig.from_file(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 async def main():
     async with ARCBackend(cfg) as ce:
@@ -91,7 +92,7 @@ async def main():
         return time.perf_counter() - t0, out.complete, out.reason
 secs, ok, reason = asyncio.run(main())
 print(json.dumps({"secs": secs, "errors": [] if ok else [reason],
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "maxrss_kb": peak_rss_kib()}))
 """
 
 
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{case.label:<15} {_cell(t['ours'], case)} {_cell(t['pyarcrest'], case)} {_cell(t['curl'], case)} "
               f"{t['curl'] / t['ours']:>9.2f} {t['pyarcrest'] / t['ours']:>10.2f} "
               f"{rss['ours'] / 1024:>5.1f} MiB {rss['pyarcrest'] / 1024:>5.1f} MiB")
-    print("peak RSS: the whole fetching Python process (interpreter + library), from getrusage; MB = 10^6 bytes")
+    print("peak RSS: the whole fetching Python process (interpreter + library), from VmHWM; MB = 10^6 bytes")
     return 0
 
 

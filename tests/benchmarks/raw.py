@@ -15,6 +15,18 @@ from arc_intercede import ARCConfig
 from arc_intercede.auth import make_ssl_context
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident memory in KiB since it was exec'd (``VmHWM``).
+
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` is no good in a child: Linux carries the forking parent's
+    high-water mark across ``execve``, so every child would report at least the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def bearer_token(cfg: ARCConfig) -> str | None:
     """The configuration's bearer token (read from ``token_file`` if that is how it is given)."""
     if cfg.token is not None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import resource
 import ssl
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 from arc_intercede import ARCConfig
 from arc_intercede.auth import make_ssl_context
-from tests.benchmarks.raw import bearer_token
+from tests.benchmarks.raw import bearer_token, peak_rss_kib
 
 
 def trust_env(cfg: ARCConfig, *, trust: bool = True) -> dict[str, str]:
@@ -72,7 +71,7 @@ def main() -> None:
     secs = time.perf_counter() - t0
     rest.close()
     print(json.dumps({"secs": secs, "errors": [repr(e) for e in errors],
-                      "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "maxrss_kb": peak_rss_kib()}))
 
 
 if __name__ == "__main__":
