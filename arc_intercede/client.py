@@ -234,7 +234,8 @@ class SafeHTTPClient(pyarcrest.http.HTTPClient):
         else:
             body = data
         url = f"{endpoint}?{urlencode(query)}" if query else endpoint
-        idempotent = _is_idempotent(method, query, body)
+        idempotent = _is_idempotent(method, query)
+        resendable = idempotent and (body is None or isinstance(body, bytes | str))  # a stream is used up
         if not idempotent:
             # Never send a request that must not be repeated over a keep-alive connection the
             # server may have closed meanwhile: a reset would leave its fate unknown.
@@ -254,7 +255,7 @@ class SafeHTTPClient(pyarcrest.http.HTTPClient):
                 continue
             except _RETRY_ON as exc:
                 self.conn.close()
-                if idempotent and attempt == 1:
+                if resendable and attempt == 1:
                     _log.debug("retrying %s %s after %s", method, endpoint, type(exc).__name__)
                     continue
                 raise
@@ -264,10 +265,9 @@ class SafeHTTPClient(pyarcrest.http.HTTPClient):
             return _ErrorResponse(resp) if resp.status >= 400 else resp
 
 
-def _is_idempotent(method: str, query: Mapping[str, Any], body: Any) -> bool:
-    if body is not None and not isinstance(body, bytes | str):
-        return False  # a stream cannot be re-sent
-    if method in ("GET", "HEAD", "PROPFIND"):
+def _is_idempotent(method: str, query: Mapping[str, Any]) -> bool:
+    """Whether sending the request twice has the effect of sending it once (a PUT replaces its target)."""
+    if method in ("GET", "HEAD", "PROPFIND", "PUT"):
         return True
     return method == "POST" and query.get("action") in _IDEMPOTENT_ACTIONS and "type" not in query
 

@@ -157,6 +157,8 @@ class FakeAREX:
     jobs: dict[str, Job] = field(default_factory=dict)
     delegations: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    connections: int = 0
+    """TLS connections accepted so far."""
     # --- switches ---
     require_token: str | None = None
     """If set, job/delegation calls without ``Authorization: Bearer <it>`` get 500 NO_CONFIGURATION."""
@@ -250,6 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request = self.server.tls.wrap_socket(self.request, server_side=True)
+        self.server.ce.connections += 1
         super().setup()
 
     def finish(self) -> None:

@@ -315,6 +315,20 @@ def test_idle_closed_keepalive_connection(ce: FakeAREX, pki: PKI, connect: Conne
     assert ce.count("POST jobs?new") == 1
 
 
+def test_uploads_reuse_the_keepalive_connection(ce: FakeAREX, pki: PKI, connect: Connect, tmp_path: Path) -> None:
+    """A PUT replaces its target, so it goes over the open connection (no TLS handshake per input file)."""
+    jobs = [ce.add_job("PREPARING") for _ in range(5)]
+    src = tmp_path / "in.dat"
+    src.write_bytes(b"q" * 5000)
+    client = connect(settings(ce, pki))
+    before = ce.connections
+    for job in jobs:
+        client.upload(job, "in.dat", src)
+    assert ce.connections == before and all(ce.jobs[j].files["in.dat"] == b"q" * 5000 for j in jobs)
+    client.create_jobs(XRSL, queue=None, delegation_id=None)
+    assert ce.connections == before + 1  # job creation still goes over a fresh connection
+
+
 def test_plain_pyarcrest_reupload_sends_empty_file(ce: FakeAREX, plain: Plain, tmp_path: Path) -> None:
     job = ce.add_job("PREPARING")
     src = tmp_path / "in.dat"
