@@ -146,8 +146,8 @@ def test_restart_mid_bulk_status_poll(client_config_path: Path, restarter: Resta
 
 
 @pytest.mark.parametrize(("phase", "needle", "nth"), [
-    ("first-create", "action=new", 1),
-    ("second-create", "action=new", 2),
+    ("first-create", "/jobs?action=new", 1),
+    ("second-create", "/jobs?action=new", 2),
     ("upload", "/session/input.txt", 1),
 ])
 def test_restart_mid_submission(client_config_path: Path, restarter: Restarter, tmp_path: Path, phase: str,
