@@ -149,10 +149,21 @@ class _Connection(http.client.HTTPSConnection):
             settings.host, settings.port, timeout=settings.connect_timeout_s, context=settings.ssl_context
         )
         self._read_timeout = settings.read_timeout_s
+        self._shut = False
 
     def connect(self) -> None:
+        if self._shut:
+            raise ConnectionAbortedError("the connection was shut down by its owner")
         super().connect()
         self.sock.settimeout(self._read_timeout)
+        if self._shut:  # shut down while connecting, from another thread
+            self.close()
+            raise ConnectionAbortedError("the connection was shut down by its owner")
+
+    def shutdown(self) -> None:
+        """Close for good: a worker thread still using this connection cannot reopen it."""
+        self._shut = True
+        self.close()
 
     def getresponse(self) -> http.client.HTTPResponse:
         # A-REX writes a response in several pieces with Nagle's algorithm on: the second piece
@@ -374,8 +385,12 @@ class _RestMixin:
         return self._settings.endpoint
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (the next request reopens it)."""
         self.httpClient.close()
+
+    def shutdown(self) -> None:
+        """Close the connection for good, also against a request still running in another thread."""
+        self.httpClient.conn.shutdown()
 
     def new_connection(self) -> SafeHTTPClient:
         """Return another verified connection to the same CE (for a parallel worker)."""
@@ -407,8 +422,10 @@ class _RestMixin:
                            params={"action": action})
         entries = _as_list(reply.get("job") if isinstance(reply, dict) else None)
         if len(entries) != len(jobs):
+            # Seen from A-REX while it restarts (an empty list for 100 ids): the next call may be whole.
             raise CEResponseError(
-                f"jobs {action}: CE answered {len(entries)} of {len(jobs)} ids", endpoint=self.endpoint
+                f"jobs {action}: CE answered {len(entries)} of {len(jobs)} ids", endpoint=self.endpoint,
+                transient=True,
             )
         for job, entry in zip(jobs, entries, strict=True):
             if not isinstance(entry, dict) or ("id" in entry and str(entry["id"]) != job):

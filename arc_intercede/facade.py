@@ -74,7 +74,7 @@ class Facade:
         """Close every connection and the thread pool. Safe to call twice."""
         clients, self._all = self._all, []
         for client in clients:
-            client.close()
+            client.shutdown()  # a call still running in a worker thread must not reconnect
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

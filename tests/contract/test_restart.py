@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,22 @@ class _OnRequest(logging.Handler):
                 self.restarter.fire()
 
 
+async def _remove(ce: ARCBackend, ids: Collection[str]) -> None:
+    """Kill and purge ``ids``, riding out the transient errors of a CE that has just restarted."""
+    if not ids:
+        return
+    for attempt in range(10):
+        try:
+            await ce.kill(list(ids))
+            await wait_terminal(ce, ids)
+            await ce.purge(list(ids))
+            return
+        except (TransportError, CEResponseError) as exc:
+            if not exc.transient or attempt == 9:
+                raise
+            await asyncio.sleep(3)
+
+
 @pytest.fixture
 def restarter(stack_info: dict[str, Any]) -> Iterator[Restarter]:
     r = Restarter(stack_info["runner"])
@@ -117,30 +133,31 @@ def test_restart_mid_bulk_status_poll(client_config_path: Path, restarter: Resta
         async with ARCBackend(cfg) as ce:
             real = list((await ce.submit(shell_job("sleep 600", tag="restart-poll"), count=3)).ids.values())
             await wait_status(ce, real, lambda s: s in {JobStatus.WAITING, JobStatus.RUNNING})
-            ids = real + [uuid.uuid4().hex[:12] for _ in range(20_000 - len(real))]
-            answers, errors = 0, collections.Counter[str]()
-            restarter.fire()
-            while not restarter.done.is_set():
-                try:
-                    out = await ce.status(ids)
-                except (TransportError, CEResponseError) as exc:
-                    assert exc.transient, f"non-transient error during a restart: {exc!r}"
-                    errors[type(exc).__name__] += 1
-                    await asyncio.sleep(0.5)
-                    continue
-                answers += 1
-                assert len(out) == len(ids) and set(out) == set(ids)
-                for job_id in real:  # a CE outage is never turned into a job state
-                    assert out[job_id] in {JobStatus.WAITING, JobStatus.RUNNING}, out[job_id]
-            assert errors, "no poll saw the restart"
-            out = await ce.status(ids)  # recovery: the first call after the restart is whole and right
-            assert len(out) == len(ids)
-            assert {out[i] for i in real} <= {JobStatus.WAITING, JobStatus.RUNNING}
-            assert {out[i] for i in ids[len(real):]} == {JobStatus.UNKNOWN}
-            logging.getLogger(__name__).info("%d whole answers, errors during the restart: %s", answers, errors)
-            await ce.kill(real)
-            await wait_terminal(ce, real)
-            await ce.purge(real)
+            try:
+                ids = real + [uuid.uuid4().hex[:12] for _ in range(20_000 - len(real))]
+                answers, errors = 0, collections.Counter[str]()
+                restarter.fire()
+                while not restarter.done.is_set():
+                    try:
+                        out = await ce.status(ids)
+                    except (TransportError, CEResponseError) as exc:
+                        assert exc.transient, f"non-transient error during a restart: {exc!r}"
+                        errors[type(exc).__name__] += 1
+                        await asyncio.sleep(0.5)
+                        continue
+                    answers += 1
+                    assert len(out) == len(ids) and set(out) == set(ids)
+                    for job_id in real:  # a CE outage is never turned into a job state
+                        assert out[job_id] in {JobStatus.WAITING, JobStatus.RUNNING}, out[job_id]
+                assert errors, "no poll saw the restart"
+                out = await ce.status(ids)  # recovery: the first call after the restart is whole and right
+                assert len(out) == len(ids)
+                assert {out[i] for i in real} <= {JobStatus.WAITING, JobStatus.RUNNING}
+                assert {out[i] for i in ids[len(real):]} == {JobStatus.UNKNOWN}
+                logging.getLogger(__name__).info("%d whole answers, errors during the restart: %s", answers, errors)
+            finally:  # never leave sleeping jobs to hold the batch system's slots
+                await asyncio.to_thread(restarter.done.wait, 300)
+                await _remove(ce, real)
 
     asyncio.run(body())
 
@@ -199,9 +216,6 @@ def test_restart_mid_submission(client_config_path: Path, restarter: Restarter, 
                     assert JobStatus.UNKNOWN not in states.values()
                 assert len(created) <= count  # never more jobs than copies asked for
             finally:
-                if created:
-                    await direct.kill(list(created))
-                    await wait_terminal(direct, created)
-                    await direct.purge(list(created))
+                await _remove(direct, created)
 
     asyncio.run(body())

@@ -257,6 +257,19 @@ def test_job_creation_is_never_sent_twice(ce: FakeAREX, pki: PKI, connect: Conne
     assert ce.jobs == {}
 
 
+def test_a_shut_down_connection_never_reopens(ce: FakeAREX, pki: PKI, connect: Connect) -> None:
+    """The facade shuts its clients down on close; a worker thread still holding one cannot reconnect."""
+    job = ce.add_job("RUNNING")
+    client = connect(settings(ce, pki))
+    client.job_status([job])
+    before = ce.connections
+    client.shutdown()
+    with pytest.raises(TransportError), map_arc_errors(ce.endpoint, "status"):
+        client.job_status([job])
+    assert ce.connections == before and client.httpClient.conn.sock is None
+    client.close()  # harmless afterwards
+
+
 def test_job_creation_failure_maps_to_transport_error(ce: FakeAREX, pki: PKI, connect: Connect) -> None:
     client = connect(settings(ce, pki))
     ce.drop["POST jobs?new"] = 1
@@ -683,8 +696,9 @@ def test_mismatched_bulk_reply_is_an_error(ce: FakeAREX, pki: PKI, connect: Conn
     calls: dict[str, Callable[[list[str]], object]] = {
         "status": client.job_status, "info": client.job_info, "kill": lambda i: client.job_action(i, "kill")}
     call = calls[action]
-    with pytest.raises(CEResponseError, match=r"of 3 ids|out of order"):
+    with pytest.raises(CEResponseError, match=r"of 3 ids|out of order") as info:
         call(ids)
+    assert info.value.transient == (switch == "short_reply")  # A-REX answers short while it restarts
 
 
 def test_bulk_request_shape(ce: FakeAREX, pki: PKI, connect: Connect) -> None:
