@@ -58,9 +58,12 @@ class Restarter:
             self._arex("stop")
             self.stopped.set()
             time.sleep(2)
-            self._arex("start")
         except Exception as exc:  # reported by join()
             self.error = str(exc)
+        try:
+            self._arex("start")  # whatever happened: the next test needs A-REX
+        except Exception as exc:
+            self.error = f"{self.error}; {exc}" if self.error else str(exc)
         finally:
             self.stopped.set()
             self.done.set()
@@ -106,10 +109,11 @@ async def _remove(ce: ARCBackend, ids: Collection[str]) -> None:
 def restarter(stack_info: dict[str, Any]) -> Iterator[Restarter]:
     r = Restarter(stack_info["runner"])
     yield r
-    r.join()
-    # leave A-REX up for the next test whatever happened
-    subprocess.run([stack_info["runner"], "arex", "start"], stdin=subprocess.DEVNULL, capture_output=True,
-                   timeout=240, check=True)
+    try:
+        r.join()
+    finally:  # leave A-REX up for the next test whatever happened
+        subprocess.run([stack_info["runner"], "arex", "start"], stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=240, check=True)
 
 
 @contextlib.contextmanager

@@ -28,13 +28,13 @@ log() { echo "[arc-stack $(date +%H:%M:%S)] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # pid_alive PIDFILE -> 0 if the pid in PIDFILE is a live process
-pid_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_alive() { local pid; pid=$(cat "$1" 2>/dev/null) && [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; }
 
 # stop_pidfile PIDFILE [NAME]: TERM, wait up to 15 s, then KILL; removes the pid file
 stop_pidfile() {
   local f=$1 name=${2:-$1} pid i
-  if pid_alive "$f"; then
-    pid=$(cat "$f")
+  pid=$(cat "$f" 2>/dev/null) || pid=""  # read once: an exiting daemon may remove its pid file meanwhile
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
     log "stopping $name (pid $pid)"
     kill "$pid" 2>/dev/null || true
     for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
