@@ -195,8 +195,10 @@ class _ErrorResponse:
 
     def read(self, amt: int | None = None) -> bytes:
         if self._text is None:
-            body = self._resp.read(MAX_ERROR_BYTES).strip()
-            self._resp.close()
+            try:
+                body = self._resp.read(MAX_ERROR_BYTES).strip()
+            finally:  # also when the CE dies mid-body: never leave the socket to the garbage collector
+                self._resp.close()
             self._text = self.reason.encode("utf-8", "replace")
             if body:
                 self._text += b": " + body
@@ -402,10 +404,14 @@ class _RestMixin:
     def _json(self, method: str, path: str, what: str, *, ok: int = 200, **kwargs: Any) -> Any:
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         resp = self._request(method, path, headers=headers, **kwargs)  # type: ignore[attr-defined]
-        if resp.status != ok:
-            text = resp.read().decode("utf-8", "replace")
-            raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
-        raw = self._read_capped(resp, MAX_JSON_BYTES, what)
+        try:
+            if resp.status != ok:
+                text = resp.read().decode("utf-8", "replace")
+                raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
+            raw = self._read_capped(resp, MAX_JSON_BYTES, what)
+        except BaseException:
+            resp.close()  # a read cut short leaves the response open, and with it the socket
+            raise
         if not raw.strip():
             return {}  # ARC-QUIRK(json): an empty root is a 0-byte body, not {} (§2)
         try:
