@@ -469,7 +469,6 @@ def _outcome(reply: JobReply) -> OpOutcome:
     return OpOutcome(ok=False, reason=f"{reply.code} {reply.reason}".strip())
 
 
-
 def _transient(exc: Exception) -> bool:
     return isinstance(exc, ARCBackendError) and exc.transient
 

@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             rss = dict.fromkeys(methods, 0)
             names = list(methods)
             for r in range(args.repeat):
-                for m in names[r % 3:] + names[:r % 3]:
+                for m in names[r % len(names):] + names[:r % len(names)]:
                     s, kb = _measure(methods[m], case, job, m)
                     secs[m].append(s)
                     rss[m] = max(rss[m], kb)

@@ -34,17 +34,23 @@ def bearer_token(cfg: ARCConfig) -> str | None:
     return Path(cfg.token_file).read_text().strip() if cfg.token_file is not None else None
 
 
-def raw_pyarcrest(cfg: ARCConfig) -> Any:
-    """Return a pyarcrest ``ARCRest_1_1`` for ``cfg``'s CE over a verified connection (token or proxy)."""
-    from pyarcrest.arc import ARCRest_1_1
+def verified_http_client(cfg: ARCConfig, client_cert: Path | None) -> Any:
+    """A pyarcrest ``HTTPClient`` whose connection verifies ``cfg``'s CE (its own set-up would not)."""
     from pyarcrest.http import HTTPClient
 
-    token = bearer_token(cfg)
-    cert = None if token is not None else cfg.proxy
-    ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=cert)
+    ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
     client = HTTPClient.__new__(HTTPClient)
     client.conn = http.client.HTTPSConnection(cfg.host, cfg.port, context=ctx, timeout=300)
     client.isHTTPS = True
+    return client
+
+
+def raw_pyarcrest(cfg: ARCConfig) -> Any:
+    """Return a pyarcrest ``ARCRest_1_1`` for ``cfg``'s CE over a verified connection (token or proxy)."""
+    from pyarcrest.arc import ARCRest_1_1
+
+    token = bearer_token(cfg)
+    client = verified_http_client(cfg, None if token is not None else cfg.proxy)
     if token is not None:
         return ARCRest_1_1(client, token=token, apiBase=cfg.api_base)
     return ARCRest_1_1(client, proxypath=str(cfg.proxy), apiBase=cfg.api_base)

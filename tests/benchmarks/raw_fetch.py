@@ -15,7 +15,6 @@ download code itself is pyarcrest's, unmodified.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import ssl
@@ -24,8 +23,7 @@ import time
 from typing import Any
 
 from arc_intercede import ARCConfig
-from arc_intercede.auth import make_ssl_context
-from tests.benchmarks.raw import bearer_token, peak_rss_kib
+from tests.benchmarks.raw import bearer_token, peak_rss_kib, verified_http_client
 
 
 def trust_env(cfg: ARCConfig, *, trust: bool = True) -> dict[str, str]:
@@ -46,11 +44,7 @@ def _client(cfg: ARCConfig) -> Any:
     class Verified(ARCRest_1_1):  # type: ignore[misc]
         @classmethod
         def getHTTPClient(cls, *args: Any, **kwargs: Any) -> HTTPClient:  # downloadJobFiles' workers too
-            client = HTTPClient.__new__(HTTPClient)
-            ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=cfg.proxy)
-            client.conn = http.client.HTTPSConnection(cfg.host, cfg.port, context=ctx, timeout=300)
-            client.isHTTPS = True
-            return client
+            return verified_http_client(cfg, cfg.proxy)
 
         @classmethod
         def _getImplementations(cls) -> dict[str, type[Any]]:  # so the workers are Verified as well

@@ -41,7 +41,6 @@ class Restarter:
     def __init__(self, runner: str) -> None:
         self.runner = runner
         self.fired = threading.Event()
-        self.stopped = threading.Event()
         self.done = threading.Event()
         self.error: str | None = None
         self._thread: threading.Thread | None = None
@@ -62,7 +61,6 @@ class Restarter:
     def _run(self) -> None:
         try:
             self._arex("stop")
-            self.stopped.set()
             time.sleep(2)
         except Exception as exc:  # reported by join()
             self.error = str(exc)
@@ -71,7 +69,6 @@ class Restarter:
         except Exception as exc:
             self.error = f"{self.error}; {exc}" if self.error else str(exc)
         finally:
-            self.stopped.set()
             self.done.set()
 
     def join(self) -> None:
