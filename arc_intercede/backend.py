@@ -147,7 +147,7 @@ class ARCBackend:
         settings = ClientSettings(
             host=cfg.host, port=cfg.port, api_base=cfg.api_base, ssl_context=ctx,
             connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
-            token_source=self._token,
+            token_source=self._token, request_timeout_s=cfg.request_timeout_s,
         )
         facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
                         api_version=cfg.api_version)
@@ -304,6 +304,9 @@ class ARCBackend:
     async def status(self, ids: Sequence[JobID]) -> Mapping[JobID, JobStatus]:
         """Return the state of each id (``UNKNOWN`` for ids the CE does not know).
 
+        Ids that cannot name an ARC job (empty, whitespace, ``.``, ``..``, ``/``, NUL, ...) are
+        ``UNKNOWN`` without a request; an id the CE leaves out of a bulk reply is asked alone.
+
         Raises:
             CredentialError, TransportError, CEResponseError: The poll failed as a whole; no
             job state is inferred from it.
@@ -445,9 +448,16 @@ class ARCBackend:
             progress: Called on the event loop with each job's progress.
 
         Returns:
-            Per id, exactly once, the manifest; ``complete=False`` with a reason for unknown or
-            unfinished jobs and for ceilings hit (``limit:bytes``, ``limit:files``,
-            ``limit:timeout``, ``unsafe-path``).
+            Per id, exactly once, the manifest. ``complete`` is True exactly when every listed
+            member was fetched in full, every declared output is there and the CE's log (if any)
+            was written; otherwise ``reason`` is ``"<code>: <detail>"`` with a code from
+            :data:`arc_intercede.transfer.REASON_CODES` (``not-found``, ``not-finished``,
+            ``limit:bytes|files|timeout|listing``, ``unsafe-path``, ``truncated``, ``protocol``,
+            ``local-io``, ``missing-output``, ...). One job's trouble never affects another's.
+
+        Raises:
+            CredentialError: The CE refused the credential.
+            TransportError: The CE could not be reached (``kind`` empty).
         """
         fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
         return await fetcher.fetch(ids, Path(dest), progress)

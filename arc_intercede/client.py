@@ -26,21 +26,39 @@ pyarcrest 0.5 defects neutralised here (numbers from ``arc-rest-facts.md`` §15)
 15. No chunking, silent ``zip`` truncation: the facade chunks; replies are checked for count and
     alignment here and a mismatch is an error, never a dropped id.
 16. ``import arc``: ``submitJobs`` and the description helpers are never called.
-17. Unbounded bodies: JSON bodies and listings are read with a byte cap.
+17. Unbounded bodies: every reply body is read with a byte cap (refused at once when its
+    ``Content-Length`` is over it), every request has a wall-clock deadline a trickling server
+    cannot stretch, and listings are parsed as they stream, keeping at most ``max_entries`` names.
 18, 19. Empty delegation list, ``int("")`` exit codes, ``State`` as a string: parsed defensively.
 20. Hard-coded ``/tmp/x509up_u<uid>`` and a new connection per worker: credentials are explicit.
+
+Error mapping travels with the connection and its responses: nothing a client method raises is a
+raw ``OSError``, ``ssl`` or ``http.client`` error. A failure to reach the CE is a
+:class:`~arc_intercede.errors.TransportError` with an empty ``kind``; a failure of one exchange on
+an established connection carries its reason code in ``kind``. A connection that saw a protocol
+violation (bytes past the end of a reply, a bad status line) or an interrupted exchange is closed
+and never reused. Another thread stops an exchange only by shutting the socket down
+(:meth:`_Connection.interrupt`); closing is always done by the thread that uses the connection, so
+nothing ever waits on a lock a blocked reader holds.
 """
 
 from __future__ import annotations
 
+import codecs
+import heapq
 import http.client
+import itertools
 import json
 import logging
 import os
+import re
+import select
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -51,7 +69,16 @@ from pyarcrest.arc import ARCRest, ARCRest_1_0, ARCRest_1_1
 from pyarcrest.errors import ARCError, ARCHTTPError
 
 from arc_intercede.auth import TokenSource
-from arc_intercede.errors import APIVersionError, CEResponseError, http_error
+from arc_intercede.errors import (
+    APIVersionError,
+    ARCBackendError,
+    CEResponseError,
+    CETimeoutError,
+    ReplyTooLargeError,
+    TransportError,
+    http_error,
+    map_arc_errors,
+)
 
 __all__ = [
     "ClientSettings",
@@ -62,6 +89,7 @@ __all__ = [
     "Rest11",
     "RestClient",
     "negotiate",
+    "possible_job_id",
 ]
 
 _log = logging.getLogger(__name__)
@@ -71,7 +99,11 @@ MAX_JSON_BYTES: Final = 256 * 1024 * 1024
 MAX_ERROR_BYTES: Final = 64 * 1024
 """Cap on the body of an error response kept for the message."""
 MAX_LISTING_BYTES: Final = 64 * 1024 * 1024
-"""Cap on one session-directory listing."""
+"""Cap on one session-directory listing (streamed: only the names kept cost memory)."""
+MAX_REPLY_BYTES: Final = 1024 * 1024
+"""Cap on any other reply body: versions, creation, delegations, uploads, an unexpected 2xx."""
+MAX_NAME_TOKEN: Final = 16 * 1024
+"""Longest JSON string accepted in a listing (a 255-byte name escaped byte by byte is ~1.5 KiB)."""
 
 # Bulk actions A-REX may safely receive twice (arc-rest-facts §17).
 _IDEMPOTENT_ACTIONS: Final = frozenset({"info", "status", "delegations", "kill", "clean", "get"})
@@ -79,6 +111,9 @@ _IDEMPOTENT_ACTIONS: Final = frozenset({"info", "status", "delegations", "kill",
 # it can also raise SSLEOFError (no close_notify) or SSLZeroReturnError (close_notify received).
 _RETRY_ON: Final = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
                     ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+# A reused connection whose previous reply ran past its end shows the surplus as a bad status line;
+# an idempotent request is then sent again over a fresh connection.
+_RETRY_ON_REUSED: Final = (http.client.BadStatusLine, http.client.LineTooLong)
 _NOT_SENT: Final = (http.client.CannotSendRequest, http.client.ResponseNotReady)
 
 
@@ -93,6 +128,8 @@ class ClientSettings:
     connect_timeout_s: float
     read_timeout_s: float
     token_source: TokenSource | None = field(default=None, repr=False)
+    request_timeout_s: float = 300.0
+    """Wall-clock deadline of one request and its whole reply (not of a streamed session file)."""
 
     @property
     def endpoint(self) -> str:
@@ -132,38 +169,319 @@ class JobInfo:
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """One session directory level: file and subdirectory names as A-REX sent them."""
+    """One session directory level: file and subdirectory names as A-REX sent them.
+
+    ``more`` says the level had more files or more subdirectories than the ``max_entries`` asked
+    for; the names beyond were not read.
+    """
 
     files: tuple[str, ...]
     dirs: tuple[str, ...]
+    more: bool = False
+
+
+_IMPOSSIBLE_ID: Final = re.compile(r"[\s/\x00-\x1f\x7f-\x9f]")
+
+
+def possible_job_id(job_id: str) -> bool:
+    """Tell whether ``job_id`` can name an ARC job at all (and may go into a URL or a path).
+
+    Empty ids, ``.`` and ``..``, ids with whitespace, ``/``, NUL or other control characters, and
+    ids over 255 bytes are answered locally (unknown) without asking the CE.
+    """
+    return (
+        isinstance(job_id, str) and job_id not in ("", ".", "..") and not _IMPOSSIBLE_ID.search(job_id)
+        and len(job_id.encode("utf-8", "surrogatepass")) <= 255
+    )
 
 
 _QUICKACK: Final[int | None] = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
+class _Deadline:
+    """One armed request deadline (see :class:`_Deadlines`)."""
+
+    __slots__ = ("active", "conn", "limit")
+
+    def __init__(self, conn: _Connection, limit: float) -> None:
+        self.conn, self.limit, self.active = conn, limit, True
+
+
+class _Deadlines:
+    """One daemon thread that interrupts the connections whose request ran past its deadline.
+
+    Arming and disarming are O(log n) and never block on I/O; a request that ends in time just
+    disarms its entry. The interrupt only shuts the socket down (see :meth:`_Connection.interrupt`).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._seq = itertools.count()
+        self._stale = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, conn: _Connection, seconds: float) -> _Deadline:
+        entry = _Deadline(conn, seconds)
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), entry))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="arc-intercede-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return entry
+
+    def disarm(self, entry: _Deadline | None) -> None:
+        if entry is None or not entry.active:
+            return
+        with self._cond:
+            entry.active = False
+            self._stale += 1
+            if self._stale > 64 and self._stale > len(self._heap) // 2:  # drop disarmed entries
+                self._heap = [item for item in self._heap if item[2].active]
+                heapq.heapify(self._heap)
+                self._stale = 0
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and not self._heap[0][2].active:
+                    heapq.heappop(self._heap)
+                    self._stale = max(0, self._stale - 1)
+                if not self._heap:
+                    self._cond.wait(60.0)
+                    continue
+                due, _, entry = self._heap[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                entry.active = False
+                entry.conn.interrupt(
+                    "limit:timeout", f"no complete reply within the request deadline of {entry.limit:g} s"
+                )
+
+
+_DEADLINES: Final = _Deadlines()
+
+
+class _Response(http.client.HTTPResponse):
+    """A response that caps whole-body reads, maps every read error, and checks for bytes past its end.
+
+    Made by :class:`_Connection` (its ``response_class``), read by the thread that owns the
+    connection. Bytes found past the end of a finished reply mark the connection as poisoned (it is
+    closed before the next request) and set :attr:`surplus`.
+    """
+
+    body_cap: int = MAX_REPLY_BYTES
+    what: str = "CE reply"
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self._sock = sock
+        self.conn: _Connection | None = None
+        self.surplus = False
+        self._at_end = False
+        self._deadline: _Deadline | None = None
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def read(self, amt: int | None = None) -> bytes:
+        if amt is None:
+            return self._read_all()
+        with self._mapped():
+            data = super().read(amt)
+        if not data and amt and self.length:
+            raise self._broken("truncated", f"reply ended {self.length} bytes short", None)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        with self._mapped():
+            n = super().readinto(b)
+        if not n and len(b) and self.length:  # http.client returns 0 at a premature end
+            raise self._broken("truncated", f"reply ended {self.length} bytes short", None)
+        return n
+
+    def _read_all(self) -> bytes:
+        cap = self.body_cap
+        if self.length is not None and self.length > cap:
+            self._refuse(f"announces {self.length} bytes")
+        parts: list[bytes] = []
+        total = 0
+        while data := self.read(min(1 << 16, cap + 1 - total)):
+            total += len(data)
+            if total > cap:
+                self._refuse("is longer")
+            parts.append(data)
+        return b"".join(parts)
+
+    def _refuse(self, detail: str) -> None:
+        self._drop()
+        endpoint = self.conn.endpoint if self.conn is not None else ""
+        raise ReplyTooLargeError(
+            f"{self.what}: reply {detail}, more than the {self.body_cap} bytes accepted",
+            endpoint=endpoint, limit=self.body_cap,
+        )
+
+    # --- errors ------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _mapped(self) -> Iterator[None]:
+        try:
+            yield
+        except ARCBackendError:
+            raise
+        except TimeoutError as exc:
+            raise self._broken("limit:timeout", "no data within the read timeout", exc) from exc
+        except (OSError, http.client.IncompleteRead) as exc:
+            raise self._broken("truncated", f"connection broke mid-reply ({type(exc).__name__})", exc) from exc
+        except (http.client.HTTPException, ValueError) as exc:
+            raise self._broken("protocol", f"malformed reply body ({type(exc).__name__}: {exc})", exc) from exc
+
+    def _broken(self, kind: str, detail: str, exc: BaseException | None) -> TransportError:
+        """Close this reply's connection and build the error for ``kind`` (an interrupt wins)."""
+        self._drop()
+        conn = self.conn
+        endpoint = conn.endpoint if conn is not None else ""
+        if conn is not None and conn.interrupted is not None:
+            kind, detail = conn.interrupted
+        if kind == "limit:timeout":
+            return CETimeoutError(f"{self.what}: {detail}", endpoint=endpoint, kind=kind)
+        return TransportError(f"{self.what}: {detail}", endpoint=endpoint, kind=kind)
+
+    def _drop(self) -> None:
+        """Give up this reply: the rest of its body is unread, so its connection is never reused."""
+        if self.conn is not None:
+            self.conn.poisoned = True
+        try:
+            self.close()
+        except (OSError, ValueError):
+            pass
+
+    # --- end of the body -----------------------------------------------------------------------------
+
+    def _read_and_discard_trailer(self) -> None:
+        super()._read_and_discard_trailer()  # type: ignore[misc]
+        self._at_end = True
+
+    def _close_conn(self) -> None:
+        fp = self.fp
+        finished = self._at_end or self.length == 0
+        if fp is not None and not self.will_close and finished and _has_surplus(fp, self._sock):
+            self.surplus = True
+            if self.conn is not None:
+                self.conn.poisoned = True
+            _log.warning("%s: the CE sent bytes past the end of the reply; dropping the connection", self.what)
+        if fp is not None:
+            _DEADLINES.disarm(self._deadline)
+        super()._close_conn()  # type: ignore[misc]
+
+    def close(self) -> None:
+        _DEADLINES.disarm(self._deadline)
+        super().close()
+
+    def release_deadline(self) -> None:
+        """Stop the request deadline (a streamed file is bounded by the transfer's own deadline)."""
+        _DEADLINES.disarm(self._deadline)
+
+
+def _has_surplus(fp: Any, sock: Any) -> bool:
+    """Tell, without blocking, whether bytes are waiting past the end of a finished reply."""
+    try:
+        timeout = sock.gettimeout()
+        sock.settimeout(0)
+        try:
+            return bool(fp.peek(1))
+        finally:
+            sock.settimeout(timeout)
+    except (OSError, ValueError):  # nothing there (SSLWantReadError, EAGAIN) or already closed
+        return False
+
+
 class _Connection(http.client.HTTPSConnection):
-    """Verified HTTPS connection with separate connect and read deadlines."""
+    """Verified HTTPS connection with separate connect and read deadlines, owned by one thread.
+
+    Other threads may only call :meth:`interrupt`, :meth:`cancel` and :meth:`shutdown`, which shut
+    the socket down (waking a blocked read) and never close or wait on anything.
+    """
+
+    response_class = _Response
 
     def __init__(self, settings: ClientSettings) -> None:
         super().__init__(
             settings.host, settings.port, timeout=settings.connect_timeout_s, context=settings.ssl_context
         )
+        self.endpoint = settings.endpoint
         self._read_timeout = settings.read_timeout_s
         self._shut = False
+        self.cancelled = False
+        self.interrupted: tuple[str, str] | None = None
+        self.poisoned = False
+        self.served = 0
+        self._live: socket.socket | None = None  # kept while http.client may drop self.sock
 
     def connect(self) -> None:
-        if self._shut:
+        if self._shut or self.cancelled:
             raise ConnectionAbortedError("the connection was shut down by its owner")
         super().connect()
+        self._live = self.sock
+        self.served = 0
         self.sock.settimeout(self._read_timeout)
-        if self._shut:  # shut down while connecting, from another thread
+        if self._shut or self.cancelled:  # shut down while connecting, from another thread
             self.close()
             raise ConnectionAbortedError("the connection was shut down by its owner")
 
+    def close(self) -> None:
+        """Close the connection (only ever from the thread that uses it)."""
+        super().close()
+        self._live = None
+        self.interrupted = None
+        self.poisoned = False
+
+    def interrupt(self, kind: str, message: str) -> None:
+        """From any thread: make the exchange in progress fail at once as ``kind``; never blocks.
+
+        Only the socket is shut down (which wakes a read blocked in another thread); the owner
+        closes the connection before its next request.
+        """
+        if self.interrupted is None:
+            self.interrupted = (kind, message)
+        sock = self._live
+        if sock is not None:
+            try:  # the plain socket's shutdown: SSLSocket.shutdown would also reset its TLS state
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        """From any thread: stop the call using this connection (no further request of it is sent)."""
+        self.cancelled = True
+        self.interrupt("cancelled", "the call was cancelled")
+
     def shutdown(self) -> None:
-        """Close for good: a worker thread still using this connection cannot reopen it."""
+        """From any thread: close for good; a worker still using this connection cannot reopen it."""
         self._shut = True
-        self.close()
+        self.interrupt("cancelled", "the connection pool was closed")
+
+    @property
+    def is_shut(self) -> bool:
+        """Whether :meth:`shutdown` was called."""
+        return self._shut
+
+    def stale(self) -> bool:
+        """Whether the idle connection has something to read (the CE closed it, or sent surplus)."""
+        sock = self.sock
+        if sock is None:
+            return False
+        try:
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                return True
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
 
     def getresponse(self) -> http.client.HTTPResponse:
         # A-REX writes a response in several pieces with Nagle's algorithm on: the second piece
@@ -174,7 +492,11 @@ class _Connection(http.client.HTTPSConnection):
                 self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except OSError:
                 pass
-        return super().getresponse()
+        resp = super().getresponse()
+        assert isinstance(resp, _Response)
+        resp.conn = self
+        self.served += 1
+        return resp
 
 
 class _ErrorResponse:
@@ -184,7 +506,7 @@ class _ErrorResponse:
     the reason phrase with an empty body, which pyarcrest would lose.
     """
 
-    def __init__(self, resp: http.client.HTTPResponse) -> None:
+    def __init__(self, resp: _Response) -> None:
         self._resp = resp
         self.status = resp.status
         self.reason = resp.reason
@@ -197,6 +519,8 @@ class _ErrorResponse:
         if self._text is None:
             try:
                 body = self._resp.read(MAX_ERROR_BYTES).strip()
+                if not self._resp.isclosed():
+                    self._resp._drop()  # more than we keep: the rest stays on the wire
             finally:  # also when the CE dies mid-body: never leave the socket to the garbage collector
                 self._resp.close()
             self._text = self.reason.encode("utf-8", "replace")
@@ -218,6 +542,17 @@ class SafeHTTPClient(pyarcrest.http.HTTPClient):
         self.settings = settings
         self.conn = _Connection(settings)
         self.isHTTPS = True
+        self._deadline: _Deadline | None = None
+
+    def begin_call(self) -> None:
+        """Start a new call on this connection (in the thread that will use it)."""
+        self.conn.cancelled = False
+
+    def end_call(self) -> None:
+        """End a call: a connection shut down meanwhile is closed here, by its owner."""
+        _DEADLINES.disarm(self._deadline)
+        if self.conn.is_shut:
+            self.conn.close()
 
     def request(
         self,
@@ -232,6 +567,10 @@ class SafeHTTPClient(pyarcrest.http.HTTPClient):
         """Send one request and return the response (error responses keep their reason).
 
         ``token`` is ignored: credentials come only from the client's settings.
+
+        Raises:
+            TransportError: The CE could not be reached (``kind`` empty) or the exchange broke
+                (``kind`` says how); CETimeoutError for deadlines.
         """
         del token
         # pyarcrest passes its shared default dicts here; another pyarcrest user in the process may
@@ -247,35 +586,82 @@ class SafeHTTPClient(pyarcrest.http.HTTPClient):
         else:
             body = data
         url = f"{endpoint}?{urlencode(query)}" if query else endpoint
+        what = f"{method} {endpoint}"
         idempotent = _is_idempotent(method, query)
-        resendable = idempotent and (body is None or isinstance(body, bytes | str))  # a stream is used up
-        if not idempotent:
+        streamed = not (body is None or isinstance(body, bytes | str))
+        resendable = idempotent and not streamed  # a stream is used up
+        conn = self.conn
+        _DEADLINES.disarm(self._deadline)
+        if conn.is_shut or conn.cancelled:
+            conn.close()
+            raise TransportError(f"{what}: the connection was shut down", endpoint=conn.endpoint,
+                                 kind="cancelled")
+        if conn.interrupted is not None or conn.poisoned or not idempotent or conn.stale():
             # Never send a request that must not be repeated over a keep-alive connection the
             # server may have closed meanwhile: a reset would leave its fate unknown.
-            self.conn.close()
+            conn.close()
         _log.debug("%s %s", method, url)
         attempt = 0
         while True:
             attempt += 1
+            if conn.sock is None:
+                with map_arc_errors(conn.endpoint, f"connect for {what}"):
+                    conn.connect()
+            reused = conn.served > 0
+            deadline = None if streamed else _DEADLINES.arm(conn, self.settings.request_timeout_s)
             try:
-                self.conn.request(method, url, body=body, headers=hdrs)
-                resp = self.conn.getresponse()
+                conn.request(method, url, body=body, headers=hdrs)
+                if deadline is None:
+                    deadline = _DEADLINES.arm(conn, self.settings.request_timeout_s)
+                resp = conn.getresponse()
             except _NOT_SENT:
                 # A previous response was not drained: nothing of this request was sent.
-                self.conn.close()
+                _DEADLINES.disarm(deadline)
+                conn.close()
                 if attempt > 1:
-                    raise
+                    raise self._exchange_error(what, "transport", "the connection was not ready") from None
                 continue
-            except _RETRY_ON as exc:
-                self.conn.close()
-                if resendable and attempt == 1:
+            except (*_RETRY_ON, *_RETRY_ON_REUSED) as exc:
+                _DEADLINES.disarm(deadline)
+                interrupted = conn.interrupted
+                conn.close()
+                retry = isinstance(exc, _RETRY_ON) or reused
+                if interrupted is None and resendable and attempt == 1 and retry:
                     _log.debug("retrying %s %s after %s", method, endpoint, type(exc).__name__)
                     continue
+                raise self._mapped_error(what, exc, interrupted) from exc
+            except BaseException as exc:
+                _DEADLINES.disarm(deadline)
+                interrupted = conn.interrupted
+                conn.close()
+                if isinstance(exc, Exception) and not isinstance(exc, ARCBackendError):
+                    raise self._mapped_error(what, exc, interrupted) from exc
                 raise
-            except BaseException:
-                self.conn.close()
-                raise
+            assert isinstance(resp, _Response)
+            resp.what = what
+            resp._deadline = deadline
+            self._deadline = deadline
+            if resp.isclosed():  # an empty body: the deadline ended with the headers
+                _DEADLINES.disarm(deadline)
             return _ErrorResponse(resp) if resp.status >= 400 else resp
+
+    def _exchange_error(self, what: str, kind: str, detail: str) -> TransportError:
+        return TransportError(f"{what}: {detail}", endpoint=self.conn.endpoint, kind=kind)
+
+    def _mapped_error(self, what: str, exc: BaseException, interrupted: tuple[str, str] | None) -> TransportError:
+        """The error for a request whose exchange failed before a response arrived."""
+        endpoint = self.conn.endpoint
+        if interrupted is not None:
+            kind, detail = interrupted
+        elif isinstance(exc, TimeoutError):
+            kind, detail = "limit:timeout", "no reply within the read timeout"
+        elif isinstance(exc, http.client.HTTPException) and not isinstance(exc, http.client.RemoteDisconnected):
+            kind, detail = "protocol", f"malformed reply ({type(exc).__name__}: {exc})"
+        else:
+            kind, detail = "transport", f"{type(exc).__name__}: {exc}"
+        if kind == "limit:timeout":
+            return CETimeoutError(f"{what}: {detail}", endpoint=endpoint, kind=kind)
+        return TransportError(f"{what}: {detail}", endpoint=endpoint, kind=kind)
 
 
 def _is_idempotent(method: str, query: Mapping[str, Any]) -> bool:
@@ -286,14 +672,176 @@ def _is_idempotent(method: str, query: Mapping[str, Any]) -> bool:
 
 
 def _read_capped(resp: Any, cap: int, what: str, conn: http.client.HTTPConnection) -> bytes:
-    data = resp.read(cap + 1)
-    if len(data) > cap:
-        # The rest of the body is still on the wire: drop the connection, or the next request
-        # on it would read that body as its response.
-        resp.close()
-        conn.close()
-        raise CEResponseError(f"{what}: response larger than {cap} bytes")
-    return bytes(data)
+    """Read a whole reply body of at most ``cap`` bytes (refused early from its Content-Length)."""
+    del conn
+    if isinstance(resp, _Response):
+        resp.body_cap = cap
+        resp.what = what
+        return resp.read()
+    data = resp.read(cap + 1)  # an _ErrorResponse: already bounded
+    return bytes(data[:cap])
+
+
+class _FileStream:
+    """A session file's body: ``readinto`` raises only mapped errors (the mapping travels with it)."""
+
+    def __init__(self, resp: _Response) -> None:
+        self._resp = resp
+
+    @property
+    def length(self) -> int | None:
+        """Bytes still expected (None when the length was not announced)."""
+        return self._resp.length
+
+    def read(self, amt: int | None = None) -> bytes:
+        data = self._resp.read(amt)
+        if not data and self._resp.surplus:
+            self.readinto(bytearray(1))
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        n = self._resp.readinto(buf)
+        if not n and self._resp.surplus:
+            conn = self._resp.conn
+            raise TransportError(f"{self._resp.what}: the CE sent more bytes than it announced",
+                                 endpoint=conn.endpoint if conn is not None else "", kind="protocol")
+        return n
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+class _MalformedListingError(ValueError):
+    pass
+
+
+_WS: Final = re.compile(r"[ \t\r\n]*")
+_STRING: Final = re.compile(r'"(?:[^"\\\x00-\x1f]|\\.)*"', re.S)
+_SCALAR: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
+
+
+class _ListingParser:
+    """Incremental JSON parser for a session listing, ``{"file": [...], "dir": [...]}``.
+
+    Only the names under the top-level ``file`` and ``dir`` keys are kept (a list, or a bare string
+    as ARC 6 sends a single entry), at most ``max_entries`` of each; any other value is checked
+    and skipped. Memory is the names kept plus one token, whatever the listing's size.
+    """
+
+    def __init__(self, max_entries: int | None) -> None:
+        self.max = max_entries
+        self.files: list[str] = []
+        self.dirs: list[str] = []
+        self.full = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._buf = ""
+        self._stack: list[list[Any]] = []  # [kind "{"/"[", state, key]
+        self._root = "value"  # then "done"
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        try:
+            self._buf += self._decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            raise _MalformedListingError(f"not UTF-8: {exc}") from exc
+        pos, buf = 0, self._buf
+        while not self.full:
+            pos = _WS.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos >= len(buf):
+                break
+            c = buf[pos]
+            if c == '"':
+                m = _STRING.match(buf, pos)
+                if m is None:
+                    if len(buf) - pos > MAX_NAME_TOKEN or final:
+                        raise _MalformedListingError("unterminated or overlong string")
+                    break
+                try:
+                    text = json.loads(m.group())
+                except ValueError as exc:
+                    raise _MalformedListingError(str(exc)) from exc
+                pos = m.end()
+                self._string(text)
+            elif c in "{[":
+                self._value(c)
+                self._stack.append([c, "key_or_end" if c == "{" else "value_or_end", None])
+                pos += 1
+            elif c in "}]":
+                top = self._stack[-1] if self._stack else None
+                want = "{" if c == "}" else "["
+                if top is None or top[0] != want or top[1] not in ("key_or_end", "value_or_end", "comma_or_end"):
+                    raise _MalformedListingError(f"unexpected {c!r}")
+                self._stack.pop()
+                self._after_value()
+                pos += 1
+            elif c == ":":
+                top = self._stack[-1] if self._stack else None
+                if top is None or top[1] != "colon":
+                    raise _MalformedListingError("unexpected ':'")
+                top[1] = "value"
+                pos += 1
+            elif c == ",":
+                top = self._stack[-1] if self._stack else None
+                if top is None or top[1] != "comma_or_end":
+                    raise _MalformedListingError("unexpected ','")
+                top[1] = "key" if top[0] == "{" else "value"
+                pos += 1
+            else:
+                m = _SCALAR.match(buf, pos)
+                if m is None or (m.end() == len(buf) and not final):
+                    if m is None and len(buf) - pos >= 6:
+                        raise _MalformedListingError(f"unexpected {buf[pos:pos + 10]!r}")
+                    if final:
+                        raise _MalformedListingError("truncated value")
+                    break
+                self._value()
+                self._after_value()
+                pos = m.end()
+        self._buf = buf[pos:]
+
+    def end(self) -> None:
+        """The body is complete: check that it was one whole object (or empty)."""
+        self.feed(b"", final=True)
+        if self._stack or self._buf.strip():
+            raise _MalformedListingError("incomplete listing")
+
+    def _value(self, opening: str = "") -> None:
+        """A value starts: check that one may come here (the root must be an object)."""
+        if not self._stack:
+            if self._root != "value":
+                raise _MalformedListingError("data after the listing")
+            if opening != "{":
+                raise _MalformedListingError("the listing is not an object")
+            return
+        top = self._stack[-1]
+        if (top[0] == "{" and top[1] != "value") or (top[0] == "[" and top[1] not in ("value", "value_or_end")):
+            raise _MalformedListingError("a value where none may be")
+
+    def _after_value(self) -> None:
+        if not self._stack:
+            self._root = "done"
+        else:
+            self._stack[-1][1] = "comma_or_end"
+
+    def _string(self, text: str) -> None:
+        top = self._stack[-1] if self._stack else None
+        if top is not None and top[0] == "{" and top[1] in ("key_or_end", "key"):
+            top[1], top[2] = "colon", text
+            return
+        if not self._stack:
+            raise _MalformedListingError("the listing is not an object")
+        self._value()
+        key = None
+        if len(self._stack) == 1:
+            key = self._stack[0][2]
+        elif len(self._stack) == 2 and self._stack[1][0] == "[":
+            key = self._stack[0][2]
+        if key in ("file", "dir"):
+            names = self.files if key == "file" else self.dirs
+            if self.max is not None and len(names) >= self.max:
+                self.full = True
+                return
+            names.append(text)
+        self._after_value()
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -387,12 +935,28 @@ class _RestMixin:
         return self._settings.endpoint
 
     def close(self) -> None:
-        """Close the connection (the next request reopens it)."""
+        """Close the connection (the next request reopens it). Only from the thread using it."""
         self.httpClient.close()
 
     def shutdown(self) -> None:
-        """Close the connection for good, also against a request still running in another thread."""
+        """Close the connection for good, also against a request still running in another thread.
+
+        Never blocks: a blocked read is woken by shutting the socket down; the thread using the
+        connection closes it when its call ends.
+        """
         self.httpClient.conn.shutdown()
+
+    def cancel(self) -> None:
+        """From any thread: make the call using this connection stop at once (never blocks)."""
+        self.httpClient.conn.cancel()
+
+    def begin_call(self) -> None:
+        """Start a call (in the worker thread about to use this client)."""
+        self.httpClient.begin_call()
+
+    def end_call(self) -> None:
+        """End a call (in the worker thread that used this client)."""
+        self.httpClient.end_call()
 
     def new_connection(self) -> SafeHTTPClient:
         """Return another verified connection to the same CE (for a parallel worker)."""
@@ -420,23 +984,63 @@ class _RestMixin:
             raise CEResponseError(f"{what}: malformed JSON: {exc}", endpoint=self.endpoint) from exc
 
     def _manageJobs(self, jobs: Sequence[str], action: str) -> list[dict[str, Any]]:
-        """POST a bulk action and check that A-REX answered every id, in order (defect 15)."""
-        if not jobs:
-            return []
+        """POST a bulk action; return one entry per id, in order, whatever the CE left out (defect 15).
+
+        Impossible ids (:func:`possible_job_id`) are answered here as unknown, never sent. Entries
+        are matched by their ``id``; an id the CE left out of its reply is asked again alone
+        (``restart``, which must not be repeated blindly, reports it as not answered instead).
+        """
+        entries: dict[str, dict[str, Any]] = {
+            job: {"id": job, "status-code": "404", "reason": "not a valid ARC job id"}
+            for job in jobs if not possible_job_id(job)
+        }
+        asked = [job for job in jobs if job not in entries]
+        if asked:
+            entries.update(self._ask(asked, action))
+        missing = [job for job in asked if job not in entries]
+        if missing and action == "restart":
+            entries.update((job, {"id": job, "status-code": "0",
+                                  "reason": "the CE's reply left this id out: check its state"}) for job in missing)
+        elif missing:
+            _log.warning("jobs %s: the CE left %d of %d ids out of its reply; asking for each alone",
+                         action, len(missing), len(asked))
+            for job in missing:
+                alone = self._ask([job], action)
+                if job not in alone:
+                    # Seen from A-REX while it restarts (an empty list for 100 ids): the next call may be whole.
+                    raise CEResponseError(
+                        f"jobs {action}: CE answered {len(asked) - len(missing)} of {len(asked)} ids and "
+                        f"nothing about {job!r} asked alone", endpoint=self.endpoint, transient=True,
+                    )
+                entries[job] = alone[job]
+        return [entries[job] for job in jobs]
+
+    def _ask(self, jobs: Sequence[str], action: str) -> dict[str, dict[str, Any]]:
+        """One bulk request; return its entries by id (an entry without id only when it is alone)."""
         payload: dict[str, Any] = {"job": [{"id": str(job)} for job in jobs]}
         reply = self._json("POST", "/jobs", f"jobs {action}", ok=201, jsonData=payload,
                            params={"action": action})
         entries = _as_list(reply.get("job") if isinstance(reply, dict) else None)
-        if len(entries) != len(jobs):
-            # Seen from A-REX while it restarts (an empty list for 100 ids): the next call may be whole.
-            raise CEResponseError(
-                f"jobs {action}: CE answered {len(entries)} of {len(jobs)} ids", endpoint=self.endpoint,
-                transient=True,
-            )
-        for job, entry in zip(jobs, entries, strict=True):
-            if not isinstance(entry, dict) or ("id" in entry and str(entry["id"]) != job):
-                raise CEResponseError(f"jobs {action}: reply out of order at {job}", endpoint=self.endpoint)
-        return entries
+        out: dict[str, dict[str, Any]] = {}
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise CEResponseError(f"jobs {action}: malformed entry in reply", endpoint=self.endpoint)
+            if "id" in entry:
+                job = str(entry["id"])
+            elif len(jobs) == len(entries):
+                job = jobs[position]  # ARC-QUIRK: an entry without id, aligned by position
+            else:
+                raise CEResponseError(f"jobs {action}: reply entries without ids cannot be matched",
+                                      endpoint=self.endpoint)
+            if job in out:
+                raise CEResponseError(f"jobs {action}: reply answers {job!r} twice", endpoint=self.endpoint)
+            out[job] = entry
+        extra = set(out) - set(jobs)
+        if extra:
+            _log.warning("jobs %s: the CE answered about %d id(s) not asked for; ignored", action, len(extra))
+            for job in extra:
+                del out[job]
+        return out
 
     # --- typed operations -----------------------------------------------------------------------
 
@@ -582,52 +1186,74 @@ class _RestMixin:
 
     # --- session directory ---------------------------------------------------------------------
 
-    def list_dir(self, job_id: str, path: str = "") -> Listing:
-        """List one level of a job's session directory (A-REX's ``file``/``dir`` keys, defect 8)."""
+    def list_dir(self, job_id: str, path: str = "", *, max_entries: int | None = None) -> Listing:
+        """List one level of a job's session directory (A-REX's ``file``/``dir`` keys, defect 8).
+
+        The listing is parsed as it streams: at most ``max_entries`` file names and as many
+        directory names are kept (``more`` tells there were more; the rest is not read).
+
+        Raises:
+            ReplyTooLargeError: The listing is over :data:`MAX_LISTING_BYTES` (refused from its
+                ``Content-Length`` when announced).
+            CEResponseError: An error status, or a malformed listing.
+        """
         url = f"/jobs/{quote(job_id, safe='')}/session/{quote_path(path)}" if path else \
             f"/jobs/{quote(job_id, safe='')}/session"
-        what = f"list session of {job_id}"
+        what = f"list session of {job_id}" + (f" at {path!r}" if path else "")
         headers = {"Accept": "application/json"}
         resp = self._request("GET", url, headers=headers)  # type: ignore[attr-defined]
         if resp.status != 200:
             text = resp.read().decode("utf-8", "replace")
             raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
-        raw = self._read_capped(resp, MAX_LISTING_BYTES, what)
+        assert isinstance(resp, _Response)
+        if resp.length is not None and resp.length > MAX_LISTING_BYTES:
+            resp.body_cap, resp.what = MAX_LISTING_BYTES, what
+            resp._refuse(f"announces {resp.length} bytes")
+        parser = _ListingParser(max_entries)
+        total = 0
+        buf = bytearray(1 << 16)
         try:
-            data = json.loads(raw) if raw.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            while not parser.full and (n := resp.readinto(buf)):
+                total += n
+                if total > MAX_LISTING_BYTES:
+                    resp.body_cap, resp.what = MAX_LISTING_BYTES, what
+                    resp._refuse("is longer")
+                parser.feed(bytes(buf[:n]))
+            if parser.full:
+                resp._drop()  # the rest is not wanted: never reuse the connection it is on
+            else:
+                parser.end()
+        except _MalformedListingError as exc:
+            resp._drop()
             raise CEResponseError(f"{what}: malformed listing: {exc}", endpoint=self.endpoint) from exc
-        if not isinstance(data, dict):
-            raise CEResponseError(f"{what}: listing is not an object", endpoint=self.endpoint)
-        files = tuple(_fix_utf8(str(f)) for f in _as_list(data.get("file")))
-        dirs = tuple(_fix_utf8(str(d)) for d in _as_list(data.get("dir")))
-        return Listing(files, dirs)
+        return Listing(tuple(_fix_utf8(f) for f in parser.files), tuple(_fix_utf8(d) for d in parser.dirs),
+                       parser.full)
 
     def open_file(self, job_id: str, path: str) -> Any:
         """Start streaming one session file; return the response to read in chunks.
 
-        The caller must read it to the end or call :meth:`abort`.
+        The stream's ``readinto`` raises only :class:`~arc_intercede.errors.TransportError`
+        (``kind`` set) for a broken body, including bytes past its announced end. The caller must
+        read it to the end or call :meth:`abort`. Only the transfer's own deadline bounds it.
         """
         url = f"/jobs/{quote(job_id, safe='')}/session/{quote_path(path)}"
+        what = f"download {path} of {job_id}"
         resp = self._request("GET", url)  # type: ignore[attr-defined]
         if resp.status != 200:
             text = resp.read().decode("utf-8", "replace")
-            raise http_error(resp.status, text, endpoint=self.endpoint, what=f"download {path} of {job_id}")
-        return resp
+            raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
+        assert isinstance(resp, _Response)
+        resp.release_deadline()
+        resp.what = what
+        return _FileStream(resp)
 
     def abort(self) -> None:
-        """Drop the connection now, also from another thread; the next request reconnects.
+        """Drop the connection now, also from another thread, without blocking.
 
-        ``shutdown`` wakes a read blocked in another thread, which a plain ``close`` would not
-        (the response's file object keeps the socket open).
+        The exchange in progress fails at once (the socket is shut down, which wakes a blocked
+        read); the thread using the connection closes it and reconnects on its next request.
         """
-        sock = self.httpClient.conn.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.httpClient.close()
+        self.httpClient.conn.interrupt("cancelled", "the transfer was stopped by the client")
 
     def upload(self, job_id: str, name: str, path: Path) -> None:
         """PUT one local file into the session directory (retried once, reopening the file)."""
@@ -640,13 +1266,13 @@ class _RestMixin:
                 headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
                 try:
                     resp = self._request("PUT", url, headers=headers, data=body)  # type: ignore[attr-defined]
-                except _RETRY_ON:
-                    if attempt == 2:
+                except TransportError as exc:
+                    if attempt == 2 or not isinstance(exc.__cause__, _RETRY_ON):
                         raise
                     _log.debug("re-uploading %s after a connection reset", name)
                     time.sleep(0.2)
                     continue
-            text = resp.read().decode("utf-8", "replace")
+            text = self._read_capped(resp, MAX_REPLY_BYTES, what).decode("utf-8", "replace")
             if resp.status not in (200, 201, 204):
                 raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
             return
@@ -658,11 +1284,12 @@ class _RestMixin:
             resp.read()
             return None
         if resp.status != 200:
-            text = resp.read().decode("utf-8", "replace")
+            text = self._read_capped(resp, MAX_ERROR_BYTES, f"diagnose {name} of {job_id}").decode("utf-8", "replace")
             raise http_error(resp.status, text, endpoint=self.endpoint, what=f"diagnose {name} of {job_id}")
+        assert isinstance(resp, _Response)
         data = resp.read(max_bytes)
         if resp.read(1):
-            self.abort()
+            resp._drop()  # the rest stays unread: never reuse the connection
             data += b"\n[truncated]"
         return bytes(data).decode("utf-8", "replace")
 

@@ -97,6 +97,9 @@ class ARCConfig:
         api_version: Pin a REST API version (``"1.0"``/``"1.1"``); default: highest in common.
         connect_timeout_s: TCP+TLS connect deadline per request.
         read_timeout_s: Deadline for each read from the CE.
+        request_timeout_s: Wall-clock deadline for one request and its whole reply, which a CE
+            that trickles cannot stretch (streamed session files are bounded by
+            ``limits.transfer_timeout_s`` instead; an upload's clock starts once its body is sent).
         max_connections: Parallel connections (and worker threads) to this CE.
         chunk_size: Job ids per bulk request (A-REX reads at most ~1 MiB of ids).
         delegation_renew_margin_s: Renew the delegation when the proxy it holds has less left.
@@ -120,6 +123,7 @@ class ARCConfig:
     api_version: str | None = None
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
+    request_timeout_s: float = 300.0
     max_connections: int = 4
     chunk_size: int = 1000
     delegation_renew_margin_s: float = 3 * 3600.0
@@ -153,7 +157,7 @@ class ARCConfig:
             raise ConfigurationError(
                 f"api_version must be one of {', '.join(SUPPORTED_API_VERSIONS)}, got {self.api_version!r}"
             )
-        for name in ("connect_timeout_s", "read_timeout_s", "max_connections", "chunk_size",
+        for name in ("connect_timeout_s", "read_timeout_s", "request_timeout_s", "max_connections", "chunk_size",
                      "transfer_concurrency"):
             _positive(name, getattr(self, name))
         if self.delegation_renew_margin_s < 0 or self.hold_grace_s < 0 or self.upload_retry_s < 0:
@@ -244,7 +248,8 @@ class ARCConfig:
 
 _PATH_KEYS: Final = frozenset({"ca_dir", "ca_file", "token_file", "proxy"})
 _FLOAT_KEYS: Final = frozenset(
-    {"connect_timeout_s", "read_timeout_s", "delegation_renew_margin_s", "hold_grace_s", "upload_retry_s"}
+    {"connect_timeout_s", "read_timeout_s", "request_timeout_s", "delegation_renew_margin_s", "hold_grace_s",
+     "upload_retry_s"}
 )
 _INT_KEYS: Final = frozenset({"max_connections", "chunk_size", "transfer_concurrency"})
 _STR_KEYS: Final = frozenset({"endpoint", "queue", "token", "audience", "api_version"})

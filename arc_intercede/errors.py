@@ -8,11 +8,16 @@ The tree::
         ├── CredentialError        missing/expired/rejected credential, 401/403,        transient=False
         │                          500 "User can't be assigned configuration"
         ├── TransportError         unreachable, TLS failure, reset, OSError             transient=True
-        │   └── CETimeoutError     a connect/read deadline was exceeded                 transient=True
+        │   └── CETimeoutError     a connect/read/request deadline was exceeded         transient=True
         ├── CEResponseError        unexpected whole-call status or malformed body       transient for 5xx
+        │   └── ReplyTooLargeError a reply body over its byte cap (refused early from Content-Length)
         └── APIVersionError        no REST version in common with the CE                transient=False
 
 ``transient`` tells the caller whether the same call may succeed if repeated later unchanged.
+A :class:`TransportError` whose ``kind`` is set broke one exchange on a connection that was
+established (a reply cut short, a protocol violation, a read or request deadline); an empty
+``kind`` means the CE could not be reached at all. ``fetch_output`` turns the former into that
+job's reason and raises only the latter.
 These errors are only raised for whole-operation failures; a per-id failure is an
 :class:`~arc_intercede.contract.OpOutcome` (or a status/manifest) in the returned mapping.
 """
@@ -37,6 +42,7 @@ __all__ = [
     "CETimeoutError",
     "ConfigurationError",
     "CredentialError",
+    "ReplyTooLargeError",
     "TransportError",
     "map_arc_errors",
 ]
@@ -74,9 +80,21 @@ class CredentialError(ARCBackendError):
 
 
 class TransportError(ARCBackendError):
-    """The CE could not be reached or the connection failed (TLS, reset, refused)."""
+    """The CE could not be reached or the connection failed (TLS, reset, refused).
+
+    Attributes:
+        kind: For a failure of one exchange on an established connection, the per-id reason code
+            it stands for (``truncated``, ``protocol``, ``transport``, ``limit:timeout``,
+            ``cancelled``); empty when the CE could not be reached.
+    """
 
     default_transient = True
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", transient: bool | None = None, kind: str = ""
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, transient=transient)
+        self.kind = kind
 
 
 class CETimeoutError(TransportError):
@@ -97,6 +115,20 @@ class CEResponseError(ARCBackendError):
             transient = status is not None and status >= 500
         super().__init__(message, endpoint=endpoint, transient=transient)
         self.status = status
+
+
+class ReplyTooLargeError(CEResponseError):
+    """A reply body is larger than the cap for its kind of reply.
+
+    It is refused before its body is read when its ``Content-Length`` already says so.
+
+    Attributes:
+        limit: The cap in bytes.
+    """
+
+    def __init__(self, message: str, *, endpoint: str = "", limit: int) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.limit = limit
 
 
 class APIVersionError(ARCBackendError):

@@ -6,6 +6,9 @@
 * Bulk id lists are de-duplicated (first occurrence wins, order kept) and cut into chunks well
   under A-REX's ~1 MiB request cap; chunks run in parallel over the pool.
 * Every error of a lower layer is translated in one place (:func:`~arc_intercede.errors.map_arc_errors`).
+* Cancelling a call, and closing the facade, never wait for a worker thread: the connection's
+  socket is shut down (which wakes a blocked read) and the worker closes it when its call ends; a
+  connection goes back to the pool only once its worker is done with it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from arc_intercede.client import ClientSettings, RestClient, negotiate
@@ -24,6 +27,18 @@ __all__ = ["Facade", "unique"]
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[[RestClient], None], client: RestClient) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, client)
+    except RuntimeError:  # the loop is closed: nobody will use the pool again
+        pass
 
 
 def unique(ids: Iterable[str]) -> list[str]:
@@ -42,7 +57,7 @@ class Facade:
         self.chunk_size = chunk_size
         self._api_version = api_version
         self._executor: ThreadPoolExecutor | None = None
-        self._idle: asyncio.Queue[RestClient] | None = None
+        self._idle: asyncio.Queue[RestClient | None] | None = None
         self._all: list[RestClient] = []
         self._first: RestClient | None = None
         self._grow = asyncio.Lock()
@@ -71,10 +86,21 @@ class Facade:
         self._idle.put_nowait(first)
 
     async def close(self) -> None:
-        """Close every connection and the thread pool. Safe to call twice."""
+        """Close every connection and the thread pool. Safe to call twice; never blocks.
+
+        A call still running in a worker thread fails at once (its socket is shut down) and cannot
+        reconnect; its worker closes the connection. Idle connections are closed here.
+        """
         clients, self._all = self._all, []
         for client in clients:
-            client.shutdown()  # a call still running in a worker thread must not reconnect
+            client.shutdown()
+        if self._idle is not None:
+            while not self._idle.empty():
+                idle = self._idle.get_nowait()
+                if idle is not None:
+                    idle.close()  # nobody uses an idle connection
+            for _ in range(self._max + 1):
+                self._idle.put_nowait(None)  # wake every call waiting for a connection
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -87,7 +113,8 @@ class Facade:
         while not self._idle.empty():
             idle.append(self._idle.get_nowait())
         for client in idle:
-            client.close()
+            if client is not None:
+                client.close()
             self._idle.put_nowait(client)
 
     async def _checkout(self) -> RestClient:
@@ -100,7 +127,24 @@ class Facade:
                     client: RestClient = cls(self._first.new_connection(), apiBase=self._settings.api_base)
                     self._all.append(client)
                     return client
-        return await self._idle.get()
+        got = await self._idle.get()
+        if got is None:  # closed meanwhile
+            self._idle.put_nowait(None)
+            raise RuntimeError("ARCBackend is closed")
+        return got
+
+    def _release(self, client: RestClient) -> None:
+        if self._idle is not None and client in self._all:
+            self._idle.put_nowait(client)
+
+    @staticmethod
+    def _run(fn: Callable[[RestClient], T], client: RestClient) -> T:
+        """In the worker thread: the call, with the connection owned by this thread throughout."""
+        client.begin_call()
+        try:
+            return fn(client)
+        finally:
+            client.end_call()
 
     async def call(self, fn: Callable[[RestClient], T], what: str) -> T:
         """Run ``fn(client)`` in a worker thread with a connection of its own.
@@ -112,16 +156,25 @@ class Facade:
             raise RuntimeError("facade is not open")
         client = await self._checkout()
         loop = asyncio.get_running_loop()
+        if self._executor is None:
+            raise RuntimeError("ARCBackend is closed")
+        try:
+            work: Future[T] = self._executor.submit(self._run, fn, client)
+        except RuntimeError:  # the pool was shut down meanwhile
+            raise RuntimeError("ARCBackend is closed") from None
         try:
             with map_arc_errors(self.endpoint, what):
-                return await loop.run_in_executor(self._executor, fn, client)
-        except BaseException:
-            # The connection may be mid-response; start the next user on a clean one.
-            client.abort()
+                return await asyncio.wrap_future(work)
+        except asyncio.CancelledError:
+            if work.cancelled() and not _being_cancelled():
+                raise RuntimeError("ARCBackend is closed") from None
+            client.cancel()  # wakes the worker; never waits for it
             raise
         finally:
-            if client in self._all:
-                self._idle.put_nowait(client)
+            if work.done():
+                self._release(client)
+            else:  # back to the pool only when its worker is done with it
+                work.add_done_callback(lambda _: _call_soon(loop, self._release, client))
 
     async def bulk(
         self,

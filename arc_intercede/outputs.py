@@ -1,42 +1,60 @@
 """``fetch_output``: which jobs can be fetched, concurrent bounded transfers, the manifests.
 
-For every requested id, exactly once, the result is a :class:`JobOutput`:
+For every requested id, exactly once, the result is a :class:`JobOutput`; every reason is
+``"<code>: <detail>"`` with a code from :data:`arc_intercede.transfer.REASON_CODES`:
 
-* unknown job -> ``complete=False``, reason "job not found on the CE";
-* job not finished -> ``complete=False``, reason "job not finished (state ...)";
+* unknown job, or an id that cannot name an ARC job -> ``not-found``;
+* job not finished -> ``not-finished`` (with its state);
 * otherwise the session directory is streamed by :func:`arc_intercede.transfer.fetch_job` into
   ``dest/<job id>/``; ``stdout``/``stderr`` are the job's declared names, ``files`` the other
   payload members; the CE's job log (diagnose ``errors``) is written to
-  ``dest/<job id>.ce/errors`` and is ``log`` — outside the payload tree, so it never collides
-  with a payload member.
+  ``dest/<job id>.ce/errors`` and is ``log`` whenever it was written — outside the payload tree,
+  so it never collides with a payload member.
+
+``complete`` is True exactly when every member the session directory listed was fetched in full
+(its announced length, no protocol violation), no ceiling was hit, no name was refused, every
+output the job description declares (A-REX's diagnose ``output`` item) is there, and the log, if
+the CE has one, was written. Otherwise ``reason`` says why (the first trouble met); a declared
+output the job never wrote gives ``missing-output`` naming it.
 
 Transfers of different jobs run concurrently (``transfer_concurrency``, and at most the pool's
-connections); a slow or failing job does not hold up the others.
+connections); a slow or failing job does not hold up the others, and one job's trouble (its
+streams, its listing, its local files) is only that job's outcome. Only a CE that cannot be
+reached or refuses the credential raises.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from arc_intercede.client import JobInfo, RestClient
+from arc_intercede.client import JobInfo, RestClient, possible_job_id
 from arc_intercede.config import Limits
 from arc_intercede.contract import JobID, JobOutput
-from arc_intercede.errors import CEResponseError
+from arc_intercede.errors import ARCBackendError, CEResponseError, CredentialError, TransportError
 from arc_intercede.facade import Facade, unique
-from arc_intercede.transfer import TransferProgress, fetch_job, safe_segment
+from arc_intercede.transfer import (
+    LOCAL_IO,
+    MISSING_OUTPUT,
+    NOT_FINISHED,
+    NOT_FOUND,
+    FetchResult,
+    TransferProgress,
+    fetch_job,
+    write_atomic,
+)
 
-__all__ = ["OutputFetcher"]
+__all__ = ["OutputFetcher", "declared_outputs"]
 
 _log = logging.getLogger(__name__)
 
 FETCHABLE_STATES: Final = frozenset({"FINISHED", "FAILED", "KILLED"})
 LOG_SUFFIX: Final = ".ce"
 MAX_LOG_BYTES: Final = 16 * 1024 * 1024
+MAX_OUTPUT_LIST_BYTES: Final = 1024 * 1024
 
 
 def _rel(name: str | None) -> str | None:
@@ -44,6 +62,48 @@ def _rel(name: str | None) -> str | None:
         return None
     name = name.strip().lstrip("/")
     return name or None
+
+
+def declared_outputs(text: str) -> list[str]:
+    """Parse A-REX's ``output`` diagnose item: the user-downloadable outputs the job declares.
+
+    Each line is ``/name [url [credential]]`` with space and backslash escaped by a backslash
+    (``ControlFileContent.cpp``); a line with a URL is uploaded by the CE, not left for download.
+    Directories end with ``/``.
+    """
+    names = []
+    for line in text.splitlines():
+        tokens: list[str] = []
+        cur: list[str] = []
+        escaped = False
+        for c in line.strip():
+            if escaped:
+                cur.append(c)
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == " ":
+                if cur:
+                    tokens.append("".join(cur))
+                    cur = []
+            else:
+                cur.append(c)
+        if cur:
+            tokens.append("".join(cur))
+        if len(tokens) == 1 and tokens[0].lstrip("/"):
+            names.append(tokens[0].lstrip("/"))
+    return names
+
+
+def _missing(result: FetchResult, declared: list[str]) -> list[str]:
+    missing = []
+    for name in declared:
+        if name.endswith("/"):
+            if name.rstrip("/") not in result.dirs:
+                missing.append(name)
+        elif name not in result.files:
+            missing.append(name)
+    return missing
 
 
 class OutputFetcher:
@@ -65,17 +125,14 @@ class OutputFetcher:
         todo: list[tuple[JobID, JobInfo]] = []
         for job_id in wanted:
             _, info = infos[job_id]
-            if info is None:
-                out[job_id] = JobOutput(complete=False, reason="job not found on the CE")
+            if not possible_job_id(job_id):
+                out[job_id] = JobOutput(complete=False, reason=f"{NOT_FOUND}: {job_id!r} is not a valid ARC job id")
+            elif info is None:
+                out[job_id] = JobOutput(complete=False, reason=f"{NOT_FOUND}: job not found on the CE")
             elif (info.state or "").upper() not in FETCHABLE_STATES:
-                out[job_id] = JobOutput(complete=False, reason=f"job not finished (state {info.state})")
+                out[job_id] = JobOutput(complete=False, reason=f"{NOT_FINISHED}: job not finished (state {info.state})")
             else:
-                try:
-                    safe_segment(job_id)
-                except Exception:
-                    out[job_id] = JobOutput(complete=False, reason=f"unsafe-path: job id {job_id!r}")
-                else:
-                    todo.append((job_id, info))
+                todo.append((job_id, info))
         loop = asyncio.get_running_loop()
 
         def on_loop(p: TransferProgress) -> None:
@@ -90,42 +147,72 @@ class OutputFetcher:
         self, job_id: JobID, info: JobInfo, dest: Path, progress: Callable[[TransferProgress], None]
     ) -> tuple[JobID, JobOutput]:
         async with self._slots:
-            # The CE's log comes over a second connection while the payload streams.
-            payload, log_or_error = await asyncio.gather(
+            # The CE's log and the declared outputs come over a second connection while the payload streams.
+            payload, extras = await asyncio.gather(
                 self._facade.call(lambda c: fetch_job(c, job_id, dest, self._limits, progress), f"fetch {job_id}"),
-                self._facade.call(lambda c: _save_log(c, job_id, dest), f"log of {job_id}"),
+                self._facade.call(lambda c: _log_and_outputs(c, job_id, dest), f"log of {job_id}"),
                 return_exceptions=True,
             )
-        if isinstance(payload, CEResponseError):
-            reason = "session directory is gone (purged or expired)" if payload.status == 404 else str(payload)
-            return job_id, JobOutput(complete=False, reason=reason)
-        if isinstance(payload, BaseException):
-            raise payload
-        if isinstance(log_or_error, BaseException):
-            raise log_or_error
-        result, log = payload, log_or_error
+        for res in (payload, extras):
+            if isinstance(res, BaseException):
+                raise res
+        assert isinstance(payload, FetchResult) and not isinstance(extras, BaseException)
+        log, log_trouble, declared = extras
+        result = payload
+        reason = result.reason
+        if not reason and declared is not None:
+            missing = _missing(result, declared)
+            if missing:
+                reason = f"{MISSING_OUTPUT}: declared but not in the session directory: {', '.join(map(repr, missing))}"
+        if not reason and log_trouble:
+            reason = log_trouble
         files = dict(result.files)
         out_name, err_name = _rel(info.stdout), _rel(info.stderr)
         stdout = files.pop(out_name, None) if out_name else None
         stderr = stdout if err_name == out_name else files.pop(err_name, None) if err_name else None
         return job_id, JobOutput(stdout=stdout, stderr=stderr, log=log, files=files,
-                                 complete=result.complete, reason=result.reason)
+                                 complete=not reason, reason=reason)
 
 
-def _save_log(client: RestClient, job_id: str, dest: Path) -> Path | None:
-    """Write the CE's job log (diagnose ``errors``) to ``dest/<job id>.ce/errors``."""
-    text = client.diagnose(job_id, "errors", MAX_LOG_BYTES)
-    if text is None:
-        return None
-    folder = dest / f"{job_id}{LOG_SUFFIX}"
-    if folder.is_symlink():
-        folder.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / "errors"
-    tmp = folder / ".errors.part"
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, target)
-    return target
+def _log_and_outputs(client: RestClient, job_id: str, dest: Path) -> tuple[Path | None, str, list[str] | None]:
+    """Write the CE's job log to ``dest/<job id>.ce/errors`` and read the declared outputs.
+
+    Returns:
+        The log's path (None when the CE has none or it could not be read or written), the
+        per-id reason when it could not be written locally (else ""), and the declared outputs
+        (None when the CE does not say).
+
+    Raises:
+        CredentialError, TransportError: Only what concerns the whole CE.
+    """
+    log: Path | None = None
+    trouble = ""
+    try:
+        text = client.diagnose(job_id, "errors", MAX_LOG_BYTES)
+    except ARCBackendError as exc:
+        _whole_ce(exc)
+        _log.debug("log of %s not read: %s", job_id, exc)
+        text = None
+    if text is not None:
+        try:
+            log = write_atomic(dest, f"{job_id}{LOG_SUFFIX}", "errors", text.encode("utf-8"))
+        except OSError as exc:
+            trouble = f"{LOCAL_IO}: cannot write the CE's log under {str(dest)!r}: {exc.strerror or exc}"
+    declared: list[str] | None = None
+    try:
+        listed = client.diagnose(job_id, "output", MAX_OUTPUT_LIST_BYTES)
+    except ARCBackendError as exc:
+        _whole_ce(exc)
+        _log.debug("declared outputs of %s not read: %s", job_id, exc)
+        listed = None
+    if listed is not None and not listed.endswith("[truncated]"):
+        declared = declared_outputs(listed)
+    return log, trouble, declared
+
+
+def _whole_ce(exc: ARCBackendError) -> None:
+    """Re-raise an error that concerns the whole CE (credential refused, CE unreachable)."""
+    if isinstance(exc, CredentialError) or (isinstance(exc, TransportError) and not exc.kind):
+        raise exc
+    if not isinstance(exc, CEResponseError | TransportError):
+        raise exc

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from arc_intercede.config import Limits
-from arc_intercede.errors import CEResponseError
+from arc_intercede.errors import CEResponseError, CredentialError, TransportError
 from arc_intercede.transfer import TransferProgress, fetch_job
 
 
@@ -18,6 +18,7 @@ from arc_intercede.transfer import TransferProgress, fetch_job
 class _Listing:
     files: tuple[str, ...]
     dirs: tuple[str, ...]
+    more: bool = False
 
 
 class _Stream:
@@ -31,7 +32,7 @@ class _Stream:
 
     def readinto(self, buf) -> int:
         if self._aborted is not None and self._aborted.is_set():
-            raise OSError("connection dropped")
+            raise TransportError("connection dropped", kind="cancelled")
         if self._delay:
             time.sleep(self._delay)
         if self._endless:
@@ -51,7 +52,7 @@ class FakeSession:
         self.aborted = threading.Event()
         self.requests: list[str] = []
 
-    def list_dir(self, job_id: str, path: str = "") -> _Listing:
+    def list_dir(self, job_id: str, path: str = "", *, max_entries: int | None = None) -> _Listing:
         self.requests.append(f"list {path}")
         if self.listings is not None:
             return self.listings[path]
@@ -213,10 +214,22 @@ def test_progress_reports(tmp_path: Path) -> None:
     assert [r.files_done for r in reports[:-1]] == [1, 2]
 
 
-def test_root_listing_error_propagates(tmp_path: Path) -> None:
-    class Gone(FakeSession):
-        def list_dir(self, job_id: str, path: str = ""):
-            raise CEResponseError("Not found", status=404)
+def test_root_listing_errors_are_per_job_reasons(tmp_path: Path) -> None:
+    class Failing(FakeSession):
+        def __init__(self, error: Exception) -> None:
+            super().__init__({})
+            self.error = error
 
-    with pytest.raises(CEResponseError):
-        fetch_job(Gone({}), "job1", tmp_path, LIMITS)
+        def list_dir(self, job_id: str, path: str = "", *, max_entries: int | None = None):
+            raise self.error
+
+    gone = fetch_job(Failing(CEResponseError("Not found", status=404)), "job1", tmp_path, LIMITS)
+    assert gone.reason.startswith("gone: ")
+    failed = fetch_job(Failing(CEResponseError("HTTP 500 boom", status=500)), "job1", tmp_path, LIMITS)
+    assert failed.reason.startswith("ce-error: ")
+    cut = fetch_job(Failing(TransportError("reset", kind="truncated")), "job1", tmp_path, LIMITS)
+    assert cut.reason.startswith("truncated: ")
+    with pytest.raises(CredentialError):  # the CE refuses us: the whole call fails
+        fetch_job(Failing(CredentialError("HTTP 403")), "job1", tmp_path, LIMITS)
+    with pytest.raises(TransportError):  # the CE cannot be reached: the whole call fails
+        fetch_job(Failing(TransportError("refused")), "job1", tmp_path, LIMITS)
