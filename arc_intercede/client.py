@@ -492,7 +492,11 @@ class _Connection(http.client.HTTPSConnection):
                 self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except OSError:
                 pass
+        live = self._live
         resp = super().getresponse()
+        # http.client closes a connection at once when the reply says it will close; its socket
+        # lives on in the reply, and must stay reachable for interrupt().
+        self._live = live
         assert isinstance(resp, _Response)
         resp.conn = self
         self.served += 1

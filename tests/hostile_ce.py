@@ -102,7 +102,10 @@ class HostileCE:
     fail_after: dict[str, int] = field(default_factory=dict)  # key -> requests spared from drop/fail first
     short_reply: bool = False
     reverse_reply: bool = False
+    leave_out: set[str] = field(default_factory=set)  # ids left out of bulk replies about several ids
     stall_s: float = 0.0  # sleep before answering any request
+    replies: dict[str, Callable[[Any], None]] = field(default_factory=dict)  # rule key -> writer, first
+    diagnose: dict[str, dict[str, bytes]] = field(default_factory=dict)  # id -> {item: text} besides "errors"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_job(self, state: str = "FINISHED", files: dict[str, Body] | None = None) -> str:
@@ -153,6 +156,11 @@ class _Handler(BaseHTTPRequestHandler):
         if ce.stall_s:
             time.sleep(ce.stall_s)
         key = f"{method} {query.get('action', '')}".strip()
+        for rule in (f"{method} {path}", key):
+            writer = ce.replies.get(rule)
+            if writer is not None:
+                writer(self)
+                return
         with ce.lock:
             spared = ce.fail_after.get(key, 0) > 0
             if spared:
@@ -190,8 +198,9 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("Content-Type") != "application/json":
                 self._json(201, {"job": []})
                 return
-            ids = [str(j["id"]) for j in json.loads(body)["job"]]
-            entries = [self._entry(action or "", i) for i in ids]
+            # Like A-REX (rest.cpp ParseJobIds), an empty id is skipped: no entry answers it.
+            ids = [str(j["id"]) for j in json.loads(body)["job"] if str(j.get("id", ""))]
+            entries = [self._entry(action or "", i) for i in ids if len(ids) == 1 or i not in ce.leave_out]
             if ce.short_reply:
                 entries = entries[:-1]
             if ce.reverse_reply:
@@ -217,8 +226,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(404, "Job not found")
                 return
             if kind == "diagnose":
-                self._reply(200, body=f"log of {job_id}\n".encode(), ctype="text/plain") if sub == "errors" \
-                    else self._reply(404, "Not found")
+                extra = ce.diagnose.get(job_id, {})
+                if sub in extra:
+                    self._reply(200, body=extra[sub], ctype="text/plain")
+                elif sub == "errors":
+                    self._reply(200, body=f"log of {job_id}\n".encode(), ctype="text/plain")
+                else:
+                    self._reply(404, "Not found")
                 return
             if kind == "session":
                 self._session(method, job_id, sub.rstrip("/"), body)
@@ -245,7 +259,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, "OK")
             return
         if (job_id, sub) in ce.listings:
-            self._json(200, ce.listings[(job_id, sub)])
+            listing = ce.listings[(job_id, sub)]
+            if callable(listing):
+                listing(self)
+            else:
+                self._json(200, listing)
             return
         if sub in files:
             content = files[sub]
@@ -353,4 +371,118 @@ def short_body(prefix: bytes, length: int, *, stall_s: float = 0.0) -> Callable[
         handler.close_connection = True
         if not stall_s:
             handler.connection.shutdown(socket.SHUT_RDWR)
+    return write
+
+
+def overlong(body: bytes, surplus: bytes, *, later_s: float = 0.0) -> Callable[[Any], None]:
+    """A body writer that announces ``len(body)`` bytes but sends ``surplus`` after them, keeping the
+    connection alive (in the same write, or ``later_s`` seconds after the body)."""
+    def write(handler: Any) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if later_s:
+            handler.wfile.write(body)
+            time.sleep(later_s)
+            handler.wfile.write(surplus)
+        else:
+            handler.wfile.write(body + surplus)
+    return write
+
+
+def trickle(chunk: bytes = b"t" * 100, pause_s: float = 0.01) -> Callable[[Any], None]:
+    """A chunked body writer that sends a small chunk every ``pause_s`` seconds, forever."""
+    def write(handler: Any) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            while True:
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                time.sleep(pause_s)
+        except OSError:
+            handler.close_connection = True
+    return write
+
+
+def stall_closing(prefix: bytes, length: int, stall_s: float) -> Callable[[Any], None]:
+    """A body writer for a reply marked ``Connection: close``: ``prefix`` of ``length`` bytes, then silence."""
+    def write(handler: Any) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(length))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(prefix)
+        handler.wfile.flush()
+        time.sleep(stall_s)
+        handler.close_connection = True
+    return write
+
+
+def json_stream(parts: Callable[[], Iterator[bytes]], *, length: int | None = None,
+                status: int = 200) -> Callable[[Any], None]:
+    """A JSON body writer that streams ``parts()`` (chunked, or announcing ``length`` bytes)."""
+    def write(handler: Any) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        if length is None:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Content-Length", str(length))
+        handler.end_headers()
+        try:
+            for part in parts():
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part) if length is None else part)
+            if length is None:
+                handler.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            handler.close_connection = True
+    return write
+
+
+def many_names(count: int, *, batch: int = 10_000) -> Callable[[], Iterator[bytes]]:
+    """The parts of a listing with ``count`` made-up file names, produced lazily."""
+    def parts() -> Iterator[bytes]:
+        yield b'{"file": ['
+        for start in range(0, count, batch):
+            names = ",".join(f'"n{i:09d}.dat"' for i in range(start, min(count, start + batch)))
+            yield (names + ("," if start + batch < count else "")).encode()
+        yield b'], "dir": []}'
+    return parts
+
+
+def endless_reply(status: int = 200, chunk: bytes = b"[" * 65536) -> Callable[[Any], None]:
+    """A reply (any request) whose chunked body never ends."""
+    def write(handler: Any) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            while True:
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            handler.close_connection = True
+    return write
+
+
+def trickle_reply(status: int = 200, pause_s: float = 0.5, total_s: float = 60.0) -> Callable[[Any], None]:
+    """A reply that announces a large body and sends one byte every ``pause_s`` seconds."""
+    def write(handler: Any) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        end = time.monotonic() + total_s
+        try:
+            while time.monotonic() < end:
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                time.sleep(pause_s)
+        except OSError:
+            pass
+        handler.close_connection = True
     return write

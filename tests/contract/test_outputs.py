@@ -123,3 +123,28 @@ def test_fetch_output_limits_and_per_id_reasons(client_config_path: Path, tmp_pa
             await ce.purge([job_id, running])
 
     asyncio.run(body())
+
+
+def test_declared_output_the_job_never_wrote_is_missing_output(client_config_path: Path, tmp_path: Path) -> None:
+    spec = SubmissionSpec(
+        executable="/bin/sh",
+        arguments=("-c", "echo made > made.txt; mkdir -p kept; echo k > kept/k.txt"),
+        output_sandbox=OutputSpec(stdout="out.txt", stderr=None,
+                                  files=("made.txt", "never.txt", "kept/", "nodir/", "with space.txt")),
+    )
+
+    async def body() -> None:
+        async with ARCBackend(client_config_path) as ce:
+            (job_id,) = (await ce.submit(spec)).ids.values()
+            states = await wait_terminal(ce, [job_id])
+            assert states[job_id] is JobStatus.DONE
+            out = (await ce.fetch_output([job_id], tmp_path / "out"))[job_id]
+            assert not out.complete and out.reason.startswith("missing-output: "), out.reason
+            for name in ("'never.txt'", "'nodir/'", "'with space.txt'"):
+                assert name in out.reason, out.reason
+            assert "made.txt" not in out.reason and "kept" not in out.reason
+            assert set(out.files) == {"made.txt", "kept/k.txt"} and out.stdout is not None
+            assert out.log is not None
+            await ce.purge([job_id])
+
+    asyncio.run(body())
