@@ -8,6 +8,7 @@ generous bounds only.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import resource
 import signal
@@ -20,10 +21,29 @@ from typing import Any
 import pytest
 
 import arc_intercede.client
-from arc_intercede import ARCBackend, ARCConfig, InterCEdeError, Limits
+from arc_intercede import (
+    ARCBackend,
+    ARCConfig,
+    CEResponseError,
+    CETimeoutError,
+    FileRef,
+    InterCEdeError,
+    JobStatus,
+    Limits,
+    SubmissionSpec,
+)
 from arc_intercede.outputs import declared_outputs
 from arc_intercede.transfer import REASON_CODES, reason_code
-from tests.hostile_ce import json_stream, many_names, overlong, serve, stall_closing, trickle
+from tests.hostile_ce import (
+    endless_reply,
+    json_stream,
+    many_names,
+    overlong,
+    serve,
+    stall_closing,
+    trickle,
+    trickle_reply,
+)
 
 
 @pytest.fixture
@@ -235,8 +255,15 @@ def test_a_write_failing_like_a_full_disk_is_that_jobs_local_io(fake, tmp_path: 
     assert out[small].complete
 
 
-def test_concurrent_fetches_of_one_job_into_one_dest(fake, tmp_path: Path) -> None:
+def test_concurrent_fetches_of_one_job_into_one_dest(fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     job = fake.ce.add_job(files={"a.txt": b"A", "d/b.txt": b"B"})
+    replace = os.replace
+
+    def slow_replace(*args: Any, **kwargs: Any) -> None:  # widen the window between write and rename
+        time.sleep(0.05)
+        replace(*args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", slow_replace)
 
     async def body(ce: ARCBackend) -> list[Any]:
         return await asyncio.gather(*(ce.fetch_output([job], tmp_path / "dest") for _ in range(8)))
@@ -276,5 +303,90 @@ def test_impossible_ids_in_fetch_are_answered_locally(fake, tmp_path: Path, bad:
     out = _fetch(fake, [job, bad], tmp_path / "dest")
     assert list(out) == [job, bad]
     assert out[job].complete and out[bad].reason.startswith("not-found: ")
-    assert all(bad not in (r.body.decode("utf-8", "replace") + r.path) or not bad.strip("./")
-               for r in fake.ce.requests if r.body or bad in r.path)
+    asked = [str(j["id"]) for r in fake.ce.requests if r.method == "POST" and r.body
+             for j in json.loads(r.body)["job"]]
+    assert asked == [job]  # the impossible id never went to the CE
+    assert all(r.path.count("/") <= 8 and "/jobs/" + bad + "/" not in r.path for r in fake.ce.requests)
+
+
+# --- 7. every reply body is capped, every request has a wall-clock deadline ----------------------------------------
+
+
+def test_endless_version_reply_is_refused_with_bounded_memory(fake) -> None:
+    fake.ce.replies["GET /arex/rest"] = endless_reply()
+
+    async def main() -> None:
+        async with ARCBackend(_config(fake)):
+            pass
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(CEResponseError, match="more than") as info:
+            asyncio.run(main())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not info.value.transient
+    assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("rule", ["POST new", "PUT", "POST status"])
+def test_endless_replies_are_refused(fake, tmp_path: Path, rule: str) -> None:
+    status = {"POST new": 201, "PUT": 200, "POST status": 201}[rule]
+    data = tmp_path / "in.txt"
+    data.write_text("x")
+
+    async def body(ce: ARCBackend) -> Any:
+        fake.ce.replies[rule] = endless_reply(status)
+        if rule == "POST new":
+            return await ce.submit(SubmissionSpec(executable="/bin/true"))
+        if rule == "POST status":
+            return await ce.status(["abc"])
+        return await ce.submit(SubmissionSpec(executable="/bin/cat", input_sandbox=(FileRef(source=data, name="in"),)))
+
+    if rule == "PUT":
+        # the upload's reply is endless: that copy fails (and is cancelled), nothing hangs or grows
+        sub = _with_backend(fake, body, upload_retry_s=0)
+        assert sub.ids == {} and "more than" in sub.failures[0], sub
+    else:
+        with pytest.raises(CEResponseError, match="more than"):
+            _with_backend(fake, body)
+
+
+def test_unexpected_2xx_listing_body_is_capped(fake, tmp_path: Path) -> None:
+    job = fake.ce.add_job()
+    fake.ce.listings[(job, "")] = endless_reply(202)
+    out = _fetch(fake, [job], tmp_path / "dest")[job]
+    assert reason_code(out.reason) in ("limit:listing", "protocol") and "more than" in out.reason, out.reason
+
+
+def test_a_trickling_reply_cannot_stretch_the_request_deadline(fake) -> None:
+    fake.ce.replies["POST status"] = trickle_reply(201, pause_s=0.3, total_s=60)
+    t0 = time.monotonic()
+    with pytest.raises(CETimeoutError, match="request deadline"):
+        _with_backend(fake, lambda ce: ce.status(["abc"]), read_timeout_s=5, request_timeout_s=2)
+    assert time.monotonic() - t0 < 20  # the CE would have kept it alive for 60 s
+
+
+# --- 9. status/info/kill/purge/diagnostics: the map is always whole -------------------------------------------------
+
+
+def test_status_with_an_id_the_ce_leaves_out(fake) -> None:
+    good = [fake.ce.add_job("RUNNING") for _ in range(3)]
+    fake.ce.leave_out = {good[1]}
+    ids = [good[0], "", good[1], " ", good[2], ".."]
+
+    async def body(ce: ARCBackend) -> Any:
+        return (await ce.status(ids), await ce.info(ids), await ce.kill(ids), await ce.diagnostics(ids),
+                await ce.purge(ids))
+
+    status, info, kill, diags, purge = _with_backend(fake, body)
+    for result in (status, info, kill, diags, purge):
+        assert list(result) == ["" if i == "" else i for i in dict.fromkeys(ids)]
+    assert [status[i] for i in good] == [JobStatus.RUNNING] * 3
+    assert {status[i] for i in ("", " ", "..")} == {JobStatus.UNKNOWN}
+    assert info[""] is None and not kill[""].ok and not diags[".."].found and not purge[" "].ok
+    assert all(kill[i].ok for i in good)
+    asked = [str(j["id"]) for r in fake.ce.requests if r.method == "POST" and r.body
+             for j in json.loads(r.body)["job"]]
+    assert not {"", " ", ".."} & set(asked)
