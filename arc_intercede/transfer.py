@@ -209,12 +209,12 @@ def _open_dir(parent_fd: int, name: str) -> int:
         raise
 
 
-def _remote_reason(exc: ARCBackendError, what: str) -> str:
+def _remote_reason(exc: ARCBackendError, what: str, *, listing: bool = False) -> str:
     """The per-id reason for a CE error while doing ``what``; re-raise what concerns the whole CE."""
     if isinstance(exc, CredentialError):
         raise exc
     if isinstance(exc, ReplyTooLargeError):
-        return f"{LIMIT_LISTING}: {what}: {exc}" if "list" in what else f"{PROTOCOL}: {what}: {exc}"
+        return f"{LIMIT_LISTING if listing else PROTOCOL}: {what}: {exc}"
     if isinstance(exc, CEResponseError):
         if exc.status is None:
             return f"{PROTOCOL}: {what}: {exc}"
@@ -358,9 +358,9 @@ class _JobFetch:
         except CEResponseError as exc:
             if not rel and exc.status == 404:
                 raise _StopFetchError(f"{GONE}: the session directory is gone (purged or expired)") from exc
-            raise _StopFetchError(_remote_reason(exc, f"listing {rel or 'the session directory'!r}")) from exc
+            raise _StopFetchError(_remote_reason(exc, f"listing {rel or '.'!r}", listing=True)) from exc
         except TransportError as exc:
-            raise _StopFetchError(_remote_reason(exc, f"listing {rel or 'the session directory'!r}")) from exc
+            raise _StopFetchError(_remote_reason(exc, f"listing {rel or '.'!r}", listing=True)) from exc
         if rel:
             self.result.dirs.add(rel)
         for name in listing.files:
