@@ -68,8 +68,8 @@ def declared_outputs(text: str) -> list[str]:
     """Parse A-REX's ``output`` diagnose item: the user-downloadable outputs the job declares.
 
     Each line is ``/name [url [credential]]`` with space and backslash escaped by a backslash
-    (``ControlFileContent.cpp``); a line with a URL is uploaded by the CE, not left for download.
-    Directories end with ``/``.
+    (``ControlFileContent.cpp``); a line with a URL is uploaded by the CE, not left for download,
+    and ``/@name`` names a file that lists outputs only known at run time. Directories end with ``/``.
     """
     names = []
     for line in text.splitlines():
@@ -90,8 +90,9 @@ def declared_outputs(text: str) -> list[str]:
                 cur.append(c)
         if cur:
             tokens.append("".join(cur))
-        if len(tokens) == 1 and tokens[0].lstrip("/"):
-            names.append(tokens[0].lstrip("/"))
+        name = tokens[0].lstrip("/") if len(tokens) == 1 else ""
+        if name and not name.startswith("@"):
+            names.append(name)
     return names
 
 

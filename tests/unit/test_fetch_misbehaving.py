@@ -290,7 +290,7 @@ def test_declared_output_never_written_is_missing_output(fake, tmp_path: Path) -
 
 
 def test_declared_outputs_parse_like_arex_writes_them() -> None:
-    text = "/out.txt\n/with\\ space\\\\and\\ backslash\n/dir/\n/up gsiftp://h/x\n\n/\n"
+    text = "/out.txt\n/with\\ space\\\\and\\ backslash\n/dir/\n/up gsiftp://h/x\n\n/\n/@dynamic.list\n"
     assert declared_outputs(text) == ["out.txt", "with space\\and backslash", "dir/"]
 
 
