@@ -176,6 +176,28 @@ def test_aclose_during_a_blocked_read_is_prompt_and_never_blocks_the_loop(fake, 
         assert not result[slow].complete and reason_code(result[slow].reason) in REASON_CODES
 
 
+def test_cancelling_a_blocked_fetch_is_prompt_and_the_pool_recovers(fake, tmp_path: Path) -> None:
+    slow = fake.ce.add_job(files={"s.bin": stall_closing(b"x" * 1000, 1 << 20, stall_s=40)})
+    running = fake.ce.add_job("RUNNING")
+    seen: dict[str, Any] = {}
+
+    async def body(ce: ARCBackend) -> None:
+        fetch = asyncio.create_task(ce.fetch_output([slow], tmp_path / "dest"))
+        while not any(r.path.endswith("/s.bin") for r in fake.ce.requests):  # noqa: ASYNC110 - a server thread's list
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the worker is now blocked reading s.bin
+        t0 = time.monotonic()
+        fetch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await fetch
+        seen["cancel"] = time.monotonic() - t0
+        seen["status"] = await asyncio.wait_for(ce.status([running] * 3), 20)  # the pool still serves
+
+    _with_backend(fake, body, read_timeout_s=40, max_connections=2)
+    assert seen["cancel"] < 5, seen  # the loop never waited for the blocked reader
+    assert seen["status"] == {running: JobStatus.RUNNING}
+
+
 # --- 4. the CE log is reported whenever it was written ---------------------------------------------------------
 
 
