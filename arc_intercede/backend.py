@@ -150,7 +150,8 @@ class ARCBackend:
             token_source=self._token,
         )
         facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
-                        api_version=cfg.api_version)
+                        api_version=cfg.api_version, shared_threads=cfg.shared_threads,
+                        shared_connections=cfg.shared_connections)
         await facade.open()
         self._facade = facade
         if cfg.proxy is not None:
@@ -308,11 +309,8 @@ class ARCBackend:
             CredentialError, TransportError, CEResponseError: The poll failed as a whole; no
             job state is inferred from it.
         """
-        replies = await self._open_facade().bulk(
-            ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status"
-        )
-        out = {job_id: to_status(r.value) if r.found and r.code == 200 else JobStatus.UNKNOWN
-               for job_id, r in replies.items()}
+        out = await self._open_facade().bulk(ids, lambda c, chunk: _statuses(c.job_states(chunk)), None,
+                                             "job status")
         await self._apply_hold_policy(out)
         return out
 
@@ -325,11 +323,11 @@ class ARCBackend:
 
     async def _apply_hold_policy(self, states: dict[JobID, JobStatus]) -> None:
         now = time.monotonic()
-        for job_id, status in states.items():
-            if status is JobStatus.HELD:
-                self._held_since.setdefault(job_id, now)
-            else:
-                self._held_since.pop(job_id, None)
+        held = JobStatus.HELD
+        for job_id in [j for j, s in states.items() if s is held]:
+            self._held_since.setdefault(job_id, now)
+        for job_id in [j for j in self._held_since if states.get(j, held) is not held]:
+            del self._held_since[job_id]
         if self.config.hold_policy is not HoldPolicy.KILL:
             return
         overdue = [j for j, since in self._held_since.items()
@@ -451,6 +449,27 @@ class ARCBackend:
         """
         fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
         return await fetcher.fetch(ids, Path(dest), progress)
+
+
+class _StatusOf(dict[str | None, JobStatus]):
+    """REST state -> JobStatus, memoised (a poll maps each id's state with one dict lookup)."""
+
+    def __missing__(self, state: str | None) -> JobStatus:
+        status = to_status(state if isinstance(state, str) else str(state))
+        if len(self) < 1024:  # A-REX has a dozen states; never grow without bound on a hostile CE
+            self[state] = status
+        return status
+
+
+_STATUS_OF: Final = _StatusOf({None: JobStatus.UNKNOWN})
+
+
+def _statuses(states: list[str | None]) -> list[JobStatus]:
+    """Map REST states (None: not found) to statuses, one dict lookup each (in the worker thread)."""
+    try:
+        return list(map(_STATUS_OF.__getitem__, states))
+    except TypeError:  # a state that is not a string (unhashable, from a broken CE): the long way
+        return [to_status(str(s)) if s is not None else JobStatus.UNKNOWN for s in states]
 
 
 def _create(client: RestClient, *, text: str, queue: str | None, delegation_id: str | None) -> list[JobReply]:

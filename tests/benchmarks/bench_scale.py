@@ -14,8 +14,8 @@ What runs:
   throwaway CA made with ``cryptography``, verified by the client through a hashed ``ca_dir``), each
   answering bulk status, info, listings and files from memory. CE ``k`` is
   ``https://localhost:<port k mod servers>/ce<k>``, so every backend has an endpoint of its own.
-* **configurations**: N backends (``--backends``, default 1, 10, 100, 500) × ``--ids`` ids each (default
-  2 000; plus one 1 × 20 000 row). Each configuration runs in a fresh subprocess, so its peak RSS
+* **configurations**: N backends (``--backends``, default 1, 10, 100, 500) x ``--ids`` ids each (default
+  2 000; plus one 1 x 20 000 row). Each configuration runs in a fresh subprocess, so its peak RSS
   (``VmHWM``) is its own: open all N backends, one warm-up round (connections, server caches), then
   ``--rounds`` measured rounds of ``status`` on every backend at once; known ids cycle through the ARC
   states and 1 in 16 is unknown to the CE (404 entry).
@@ -32,11 +32,11 @@ What runs:
     version="1.1")``; a round calls ``client.status(ids)`` per CE in sequence from the main thread
     (xrdarc chunks at 500 ids itself).
 
-* **figures** per configuration: client CPU µs per status id (the client process's CPU time over the
+* **figures** per configuration: client CPU us per status id (the client process's CPU time over the
   measured rounds divided by the ids answered; the servers are other processes), ids/s (wall), threads and
   open fds after the rounds (pools and connections persist, so this is the peak), peak RSS (``VmHWM``)
   and, above the process's RSS after imports, per backend and per 100 000 tracked ids; loop lag p99.
-* **fetch at scale** (``ours`` only): 10 fake CEs × 100 finished jobs × 10 files of ``--file-bytes``; one
+* **fetch at scale** (``ours`` only): 10 fake CEs x 100 finished jobs x 10 files of ``--file-bytes``; one
   ``gather`` of ``fetch_output`` over the 10 backends (bulk info, listing, files, CE log per job), against
   a floor of one ``curl --parallel`` process fetching the same listings and files over the same CA.
 * **real stack** (``--real client.yaml``): N backends (``--real-backends``) all on the one local CE with
@@ -61,7 +61,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-TOKEN = "bench-token"  # noqa: S105 - the fake CE checks no credentials
+TOKEN = "bench-token"  # the fake CE checks no credentials
 FETCH_CES, FETCH_JOBS, FETCH_FILES = 10, 100, 10
 
 
@@ -331,13 +331,13 @@ def _row(label: str, r: dict[str, Any] | str) -> str:
         return f"| {label} | {r} |"
     tracked = r["backends"] * r["ids"]
     extra = max(0, r["peak_kib"] - r["base_kib"])
-    lag = f"{r['lag_p99_ms']:.1f}" if r["lag_p99_ms"] is not None else "–"
-    return (f"| {label} | {r['backends']} × {r['ids']} | {r['cpu_us_per_id']:.1f} | {r['ids_per_s']:,.0f} | "
+    lag = f"{r['lag_p99_ms']:.1f}" if r["lag_p99_ms"] is not None else "-"
+    return (f"| {label} | {r['backends']} x {r['ids']} | {r['cpu_us_per_id']:.1f} | {r['ids_per_s']:,.0f} | "
             f"{r['threads']} | {r['fds']} | {_mib(r['peak_kib'])} | {_mib(extra / r['backends'])} | "
             f"{_mib(extra / tracked * 100_000)} | {lag} |")
 
 
-_HEADER = ("| client | backends × ids | CPU µs/id | ids/s | threads | fds | peak RSS MiB | MiB/backend | "
+_HEADER = ("| client | backends x ids | CPU us/id | ids/s | threads | fds | peak RSS MiB | MiB/backend | "
            "MiB/100k ids | loop lag p99 ms |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
@@ -365,8 +365,8 @@ def _curl_floor(ports: list[int], ca_dir: Path, dest: Path) -> tuple[float, int]
     cfg = dest / "curl.cfg"
     cfg.write_text("".join(lines))
     t0 = time.perf_counter()
-    subprocess.run(["curl", "-sS", "--http1.1", "--parallel", "--parallel-max", "40", "--capath", str(ca_dir),
-                    "-H", f"Authorization: Bearer {TOKEN}", "-K", str(cfg)], check=True)
+    subprocess.run(["curl", "-sS", "--no-progress-meter", "--http1.1", "--parallel", "--parallel-max", "40",
+                    "--capath", str(ca_dir), "-H", f"Authorization: Bearer {TOKEN}", "-K", str(cfg)], check=True)
     return time.perf_counter() - t0, n
 
 
@@ -382,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file-bytes", type=int, default=2048)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra ARCConfig key for ours (YAML value), e.g. --set max_connections=2")
+    parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval in the client (default 5 ms)")
     parser.add_argument("--skip-fake", action="store_true")
     parser.add_argument("--skip-fetch", action="store_true")
     parser.add_argument("--real", type=Path, help="client.yaml of the real stack (hold the stack lock)")
@@ -391,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         spec = json.loads(args.child)
+        if spec.get("switch"):
+            sys.setswitchinterval(spec["switch"])
         print(json.dumps(_CHILDREN[spec["client"]](spec)))
         return 0
 
@@ -406,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             ca_dir = _hashed_ca_dir(pki.ca_file, Path(tmp) / "ca")
             servers = _Servers(args.servers, pki, args.file_bytes)
             try:
-                base = {"ports": servers.ports, "ca_dir": str(ca_dir), "set": overrides}
+                base = {"ports": servers.ports, "ca_dir": str(ca_dir), "set": overrides,
+                        "switch": args.switch_interval}
                 if not args.skip_fake:
                     print(f"\nfake CEs: {args.servers} server processes, rounds={args.rounds} (1 above 200 000 ids)")
                     shapes = [(int(n), args.ids) for n in args.backends.split(",")]
@@ -425,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                     curl_dir.mkdir()
                     curl_wall, curl_files = _curl_floor(servers.ports, ca_dir, curl_dir)
                     shutil.rmtree(curl_dir)
-                    print(f"\nfetch: {FETCH_CES} fake CEs × {FETCH_JOBS} finished jobs × {FETCH_FILES} files of "
+                    print(f"\nfetch: {FETCH_CES} fake CEs x {FETCH_JOBS} finished jobs x {FETCH_FILES} files of "
                           f"{args.file_bytes} B")
                     print("| client | files | wall s | files/s | MB/s | CPU s | threads | fds | peak RSS MiB |"
                           " loop lag p99 ms |\n|---|---|---|---|---|---|---|---|---|---|")
@@ -437,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"{r['fds']} | {_mib(r['peak_kib'])} | {r['lag_p99_ms']:.1f} |")
                     print(f"| curl --parallel (floor) | {curl_files} | {curl_wall:.2f} | "
                           f"{curl_files / curl_wall:,.0f} | {curl_files * args.file_bytes / curl_wall / 1e6:.2f} |"
-                          " – | – | – | – | – |")
+                          " - | - | - | - | - |")
             finally:
                 servers.close()
         if args.real:
@@ -458,7 +462,7 @@ def _real(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
     real_ids = asyncio.run(submit())
     try:
         print(f"\nreal CE {cfg.endpoint}: {len(real_ids)} real jobs + made-up ids, rounds={args.rounds}")
-        base = {"real": str(args.real), "real_ids": real_ids, "set": overrides}
+        base = {"real": str(args.real), "real_ids": real_ids, "set": overrides, "switch": args.switch_interval}
         _scale(args, base, [(int(n), args.real_ids) for n in args.real_backends.split(",")])
     finally:
         async def cleanup() -> None:
