@@ -98,7 +98,7 @@ class ARCConfig:
         api_version: Pin a REST API version (``"1.0"``/``"1.1"``); default: highest in common.
         connect_timeout_s: TCP+TLS connect deadline per request.
         read_timeout_s: Deadline for each read from the CE.
-        max_connections: Parallel connections (and worker threads) to this CE.
+        max_connections: Parallel connections (and calls in flight) to this CE.
         chunk_size: Job ids per bulk request (A-REX reads at most ~1 MiB of ids).
         delegation_renew_margin_s: Renew the delegation when the proxy it holds has less left.
         hold_policy: What to do with held jobs (see :class:`HoldPolicy`).

@@ -84,7 +84,7 @@ class Facade:
         self._idle.put_nowait(first)
 
     async def close(self) -> None:
-        """Close every connection and the thread pool. Safe to call twice."""
+        """Close every connection (the shared worker pool stays). Safe to call twice."""
         clients, self._all = self._all, []
         for client in clients:
             client.shutdown()  # a call still running in a worker thread must not reconnect
