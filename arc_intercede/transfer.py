@@ -241,7 +241,8 @@ class _JobFetch:
                 resp = self.source.open_file(self.job_id, member)
             except CEResponseError as exc:
                 raise _StopFetchError(f"download of {member!r} failed: {exc}") from exc
-            buf = bytearray(CHUNK)
+            length = getattr(resp, "length", None)  # a 1 MiB buffer per small file costs more than its transfer
+            buf = bytearray(CHUNK if not isinstance(length, int) else max(1, min(CHUNK, length)))
             view = memoryview(buf)
             with os.fdopen(fd, "wb", closefd=False) as out:
                 while n := resp.readinto(view):

@@ -268,6 +268,17 @@ _CHILDREN = {"ours": _child_ours, "pyarcrest": _child_pyarcrest, "xrdarc": _chil
 # --- parent side: servers, children, table ---------------------------------------------------------
 
 
+def _idle_lag(seconds: float = 3.0) -> float:
+    """Loop lag p99 (ms) of an event loop with nothing to do: what the machine's load alone costs."""
+    async def run() -> float:
+        lag = _Lag()
+        lag.start()
+        await asyncio.sleep(seconds)
+        return await lag.stop() or 0.0
+
+    return asyncio.run(run())
+
+
 def _hashed_ca_dir(ca_file: Path, folder: Path) -> Path:
     folder.mkdir()
     digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(ca_file)], check=True,
@@ -412,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
                 base = {"ports": servers.ports, "ca_dir": str(ca_dir), "set": overrides,
                         "switch": args.switch_interval}
                 if not args.skip_fake:
-                    print(f"\nfake CEs: {args.servers} server processes, rounds={args.rounds} (1 above 200 000 ids)")
+                    print(f"\nfake CEs: {args.servers} server processes, rounds={args.rounds} (1 above 200 000 ids);"
+                          f" idle event loop lag p99 on this machine now: {_idle_lag():.1f} ms (control)")
                     shapes = [(int(n), args.ids) for n in args.backends.split(",")]
                     if args.big:
                         shapes.insert(1, (1, args.big))
