@@ -7,9 +7,11 @@ import json
 
 import pytest
 
+from arc_intercede import ARCBackend
 from arc_intercede.backend import _statuses
 from arc_intercede.client import _bulk_body
 from arc_intercede.contract import JobStatus
+from arc_intercede.errors import CEResponseError
 from tests.fake_arex import PKI, FakeAREX
 from tests.unit.test_facade import make_facade
 
@@ -43,3 +45,37 @@ def test_job_states_in_order_with_unknown_ids(ce: FakeAREX, pki: PKI) -> None:
             await facade.close()
 
     assert asyncio.run(main()) == ["RUNNING", None, "FINISHED"]
+
+
+def _backend(ce: FakeAREX, pki: PKI, **extra: object) -> ARCBackend:
+    return ARCBackend({"endpoint": f"https://localhost:{ce.port}/arex", "ca_file": str(pki.ca_file),
+                       "token": "t", "chunk_size": 2, **extra})
+
+
+@pytest.mark.parametrize("switch", ["short_reply", "reverse_reply"])
+def test_status_of_a_mismatched_reply_is_an_error(ce: FakeAREX, pki: PKI, switch: str) -> None:
+    ids = [ce.add_job("RUNNING"), ce.add_job("FAILED"), "made-up"]
+    setattr(ce, switch, True)
+
+    async def main() -> object:
+        async with _backend(ce, pki) as backend:
+            return await backend.status(ids)
+
+    with pytest.raises(CEResponseError, match=r"of 2 ids|out of order"):
+        asyncio.run(main())
+
+
+def test_held_jobs_are_tracked_and_forgotten(ce: FakeAREX, pki: PKI) -> None:
+    held, other = ce.add_job("HELD"), ce.add_job("RUNNING")
+
+    async def main() -> tuple[set[str], set[str], set[str]]:
+        async with _backend(ce, pki) as backend:
+            await backend.status([held, other])
+            first = set(backend._held_since)
+            await backend.status([other])  # not asked about: stays tracked
+            second = set(backend._held_since)
+            ce.jobs[held].state = "RUNNING"
+            await backend.status([held, other])
+            return first, second, set(backend._held_since)
+
+    assert asyncio.run(main()) == ({held}, {held}, set())
