@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from arc_intercede import description as xrsl
-from arc_intercede.auth import FileToken, StaticToken, TokenSource, make_ssl_context
+from arc_intercede.auth import FileToken, StaticToken, TokenSource, shared_ssl_context
 from arc_intercede.client import ClientSettings, JobInfo, JobReply, RestClient
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
@@ -143,7 +143,7 @@ class ARCBackend:
         elif cfg.token_file is not None:
             self._token = FileToken(cfg.token_file)
         client_cert = cfg.proxy if cfg.auth_mode is AuthMode.PROXY else None
-        ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
+        ctx = shared_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
         settings = ClientSettings(
             host=cfg.host, port=cfg.port, api_base=cfg.api_base, ssl_context=ctx,
             connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,

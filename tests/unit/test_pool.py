@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from arc_intercede import facade as facade_mod
+from arc_intercede.auth import shared_ssl_context
 from arc_intercede.facade import Facade
 from arc_intercede.pool import ConnectionBudget, SharedExecutor, shared_executor
 from tests.fake_arex import PKI, FakeAREX
@@ -140,3 +141,12 @@ def test_one_backend_keeps_all_its_connections_in_parallel(ce: FakeAREX, pki: PK
     assert asyncio.run(main()) == list(range(2 * n))
     assert gauge.most == n
     assert shared_executor().max_workers >= n
+
+
+def test_backends_with_the_same_credentials_share_one_tls_context(pki: PKI, tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(pki.ca_file.read_bytes())
+    first = shared_ssl_context(ca_dir=None, ca_file=bundle)
+    assert shared_ssl_context(ca_dir=None, ca_file=bundle) is first
+    bundle.write_bytes(pki.ca_file.read_bytes() + b"\n")  # an updated bundle: a context of its own
+    assert shared_ssl_context(ca_dir=None, ca_file=bundle) is not first
