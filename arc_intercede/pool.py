@@ -6,8 +6,10 @@ Without a shared limit, each backend would own up to ``max_connections`` threads
 
 * **threads**: every blocking call of every backend runs on one :class:`SharedExecutor`; it starts
   threads on demand, never more than its cap (the largest ``shared_threads`` of the backends opened
-  in the process, default :data:`DEFAULT_SHARED_THREADS`), and they live as long as the process
-  (daemon threads: a call hung on a dead CE never blocks interpreter exit);
+  in the process, default :data:`DEFAULT_SHARED_THREADS`, and never below a backend's own
+  ``max_connections``), and they live as long as the process (daemon threads: a call hung on a dead
+  CE never blocks interpreter exit). A CE that does not answer holds up to its ``max_connections``
+  threads until its timeouts, so where many CEs may be down at once the cap should be raised;
 * **connections**: each backend always has its first connection; the second and later ones
   (up to its own ``max_connections``) come from a process-wide budget of ``shared_connections``
   extra connections (the largest value configured, default :data:`DEFAULT_SHARED_CONNECTIONS`). A
