@@ -14,10 +14,11 @@ import os
 import secrets
 import ssl
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +33,7 @@ __all__ = [
     "StaticToken",
     "TokenSource",
     "make_ssl_context",
+    "shared_ssl_context",
 ]
 
 # RFC 3820 proxyCertInfo extension with the "inherit all" policy (id-ppl-inheritAll).
@@ -241,4 +243,35 @@ def make_ssl_context(
             raise CredentialError(f"cannot use proxy {client_cert} as TLS client certificate: {exc}") from exc
     if loader is not None:
         loader(ctx)
+    return ctx
+
+
+_contexts: weakref.WeakValueDictionary[tuple[Any, ...], ssl.SSLContext] = weakref.WeakValueDictionary()
+_contexts_lock = threading.Lock()
+
+
+def _file_key(path: Path | None) -> tuple[Any, ...] | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path),)  # make_ssl_context reports the error
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+def shared_ssl_context(*, ca_dir: Path | None, ca_file: Path | None, client_cert: Path | None = None) -> ssl.SSLContext:
+    """Return :func:`make_ssl_context`'s context, one per set of unchanged CA and certificate files.
+
+    Backends of many CEs with the same credentials share one context (a CA bundle is held once, not
+    once per CE). A file rewritten since (a renewed proxy, an updated bundle) gives a new context; a
+    context nobody uses any more is dropped.
+    """
+    key = (_file_key(ca_dir), _file_key(ca_file), _file_key(client_cert))
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+    if ctx is None:
+        made = make_ssl_context(ca_dir=ca_dir, ca_file=ca_file, client_cert=client_cert)
+        with _contexts_lock:
+            ctx = _contexts.setdefault(key, made)
     return ctx

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from arc_intercede import description as xrsl
-from arc_intercede.auth import FileToken, StaticToken, TokenSource, make_ssl_context
+from arc_intercede.auth import FileToken, StaticToken, TokenSource, shared_ssl_context
 from arc_intercede.client import ClientSettings, JobInfo, JobReply, RestClient
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
@@ -143,14 +143,15 @@ class ARCBackend:
         elif cfg.token_file is not None:
             self._token = FileToken(cfg.token_file)
         client_cert = cfg.proxy if cfg.auth_mode is AuthMode.PROXY else None
-        ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
+        ctx = shared_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
         settings = ClientSettings(
             host=cfg.host, port=cfg.port, api_base=cfg.api_base, ssl_context=ctx,
             connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
             token_source=self._token, request_timeout_s=cfg.request_timeout_s,
         )
         facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
-                        api_version=cfg.api_version)
+                        api_version=cfg.api_version, shared_threads=cfg.shared_threads,
+                        shared_connections=cfg.shared_connections)
         await facade.open()
         self._facade = facade
         if cfg.proxy is not None:
@@ -311,11 +312,8 @@ class ARCBackend:
             CredentialError, TransportError, CEResponseError: The poll failed as a whole; no
             job state is inferred from it.
         """
-        replies = await self._open_facade().bulk(
-            ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status"
-        )
-        out = {job_id: to_status(r.value) if r.found and r.code == 200 else JobStatus.UNKNOWN
-               for job_id, r in replies.items()}
+        out = await self._open_facade().bulk(ids, lambda c, chunk: _statuses(c.job_states(chunk)), None,
+                                             "job status")
         await self._apply_hold_policy(out)
         return out
 
@@ -328,11 +326,11 @@ class ARCBackend:
 
     async def _apply_hold_policy(self, states: dict[JobID, JobStatus]) -> None:
         now = time.monotonic()
-        for job_id, status in states.items():
-            if status is JobStatus.HELD:
-                self._held_since.setdefault(job_id, now)
-            else:
-                self._held_since.pop(job_id, None)
+        held = JobStatus.HELD
+        for job_id in [j for j, s in states.items() if s is held]:
+            self._held_since.setdefault(job_id, now)
+        for job_id in [j for j in self._held_since if states.get(j, held) is not held]:
+            del self._held_since[job_id]
         if self.config.hold_policy is not HoldPolicy.KILL:
             return
         overdue = [j for j, since in self._held_since.items()
@@ -461,6 +459,27 @@ class ARCBackend:
         """
         fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
         return await fetcher.fetch(ids, Path(dest), progress)
+
+
+class _StatusOf(dict[str | None, JobStatus]):
+    """REST state -> JobStatus, memoised (a poll maps each id's state with one dict lookup)."""
+
+    def __missing__(self, state: str | None) -> JobStatus:
+        status = to_status(state if isinstance(state, str) else str(state))
+        if len(self) < 1024:  # A-REX has a dozen states; never grow without bound on a hostile CE
+            self[state] = status
+        return status
+
+
+_STATUS_OF: Final = _StatusOf({None: JobStatus.UNKNOWN})
+
+
+def _statuses(states: list[str | None]) -> list[JobStatus]:
+    """Map REST states (None: not found) to statuses, one dict lookup each (in the worker thread)."""
+    try:
+        return list(map(_STATUS_OF.__getitem__, states))
+    except TypeError:  # a state that is not a string (unhashable, from a broken CE): the long way
+        return [to_status(str(s)) if s is not None else JobStatus.UNKNOWN for s in states]
 
 
 def _create(client: RestClient, *, text: str, queue: str | None, delegation_id: str | None) -> list[JobReply]:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from arc_intercede.errors import ConfigurationError
+from arc_intercede.pool import DEFAULT_SHARED_CONNECTIONS, DEFAULT_SHARED_THREADS
 
 __all__ = ["DEFAULT_SCOPES", "ARCConfig", "AuthMode", "HoldPolicy", "Limits"]
 
@@ -100,13 +101,17 @@ class ARCConfig:
         request_timeout_s: Wall-clock deadline for one request and its whole reply, which a CE
             that trickles cannot stretch (streamed session files are bounded by
             ``limits.transfer_timeout_s`` instead; an upload's clock starts once its body is sent).
-        max_connections: Parallel connections (and worker threads) to this CE.
+        max_connections: Parallel connections (and calls in flight) to this CE.
         chunk_size: Job ids per bulk request (A-REX reads at most ~1 MiB of ids).
         delegation_renew_margin_s: Renew the delegation when the proxy it holds has less left.
         hold_policy: What to do with held jobs (see :class:`HoldPolicy`).
         hold_grace_s: With ``HoldPolicy.KILL``: how long a job may stay held before it is killed.
         limits: Output materialisation ceilings.
         transfer_concurrency: Jobs fetched at once by ``fetch_output``.
+        shared_threads: Process-wide cap on worker threads shared by all backends (the largest
+            value among the backends opened in the process applies).
+        shared_connections: Process-wide budget of connections beyond each backend's first
+            (the largest value among the backends opened applies).
         upload_retry_s: How long ``submit`` keeps retrying the input uploads of copies it created
             through transient CE errors (a CE restart) before it cancels them; 0: no retry.
     """
@@ -132,6 +137,8 @@ class ARCConfig:
     limits: Limits = field(default_factory=Limits)
     transfer_concurrency: int = 4
     upload_retry_s: float = 60.0
+    shared_threads: int = DEFAULT_SHARED_THREADS
+    shared_connections: int = DEFAULT_SHARED_CONNECTIONS
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.endpoint)
@@ -158,12 +165,14 @@ class ARCConfig:
                 f"api_version must be one of {', '.join(SUPPORTED_API_VERSIONS)}, got {self.api_version!r}"
             )
         for name in ("connect_timeout_s", "read_timeout_s", "request_timeout_s", "max_connections", "chunk_size",
-                     "transfer_concurrency"):
+                     "transfer_concurrency", "shared_threads"):
             _positive(name, getattr(self, name))
         if self.delegation_renew_margin_s < 0 or self.hold_grace_s < 0 or self.upload_retry_s < 0:
             raise ConfigurationError(
                 "delegation_renew_margin_s, hold_grace_s and upload_retry_s must not be negative"
             )
+        if self.shared_connections < 0:
+            raise ConfigurationError("shared_connections must not be negative")
         if self.chunk_size > 5000:
             raise ConfigurationError("chunk_size above 5000 risks A-REX's 1 MiB request cap")
 
@@ -251,7 +260,9 @@ _FLOAT_KEYS: Final = frozenset(
     {"connect_timeout_s", "read_timeout_s", "request_timeout_s", "delegation_renew_margin_s", "hold_grace_s",
      "upload_retry_s"}
 )
-_INT_KEYS: Final = frozenset({"max_connections", "chunk_size", "transfer_concurrency"})
+_INT_KEYS: Final = frozenset(
+    {"max_connections", "chunk_size", "transfer_concurrency", "shared_threads", "shared_connections"}
+)
 _STR_KEYS: Final = frozenset({"endpoint", "queue", "token", "audience", "api_version"})
 
 

@@ -1,8 +1,10 @@
 """Async bridge over the blocking client: a bounded pool of connections, chunked bulk calls.
 
-* Every blocking call runs in this facade's own thread pool, so the event loop never blocks.
+* Every blocking call runs in the process-wide worker pool (:mod:`arc_intercede.pool`), so the
+  event loop never blocks and the threads of all backends together stay under one cap.
 * A connection (one :class:`~arc_intercede.client.Rest10`/``Rest11`` object) is checked out by
-  exactly one thread at a time; there are at most ``max_connections`` of them.
+  exactly one thread at a time; there are at most ``max_connections`` of them, the second and
+  later ones taken from the process-wide connection budget.
 * Bulk id lists are de-duplicated (first occurrence wins, order kept) and cut into chunks well
   under A-REX's ~1 MiB request cap; chunks run in parallel over the pool.
 * Every error of a lower layer is translated in one place (:func:`~arc_intercede.errors.map_arc_errors`).
@@ -16,11 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from arc_intercede.client import ClientSettings, RestClient, negotiate
 from arc_intercede.errors import CEResponseError, map_arc_errors
+from arc_intercede.pool import (
+    DEFAULT_SHARED_CONNECTIONS,
+    DEFAULT_SHARED_THREADS,
+    ConnectionBudget,
+    SharedExecutor,
+    connection_budget,
+    shared_executor,
+)
 
 __all__ = ["Facade", "unique"]
 
@@ -50,13 +60,17 @@ class Facade:
     """Runs blocking client calls off the event loop over a pool of connections to one CE."""
 
     def __init__(
-        self, settings: ClientSettings, *, max_connections: int, chunk_size: int, api_version: str | None
+        self, settings: ClientSettings, *, max_connections: int, chunk_size: int, api_version: str | None,
+        shared_threads: int = DEFAULT_SHARED_THREADS, shared_connections: int = DEFAULT_SHARED_CONNECTIONS,
     ) -> None:
         self._settings = settings
         self._max = max_connections
         self.chunk_size = chunk_size
         self._api_version = api_version
-        self._executor: ThreadPoolExecutor | None = None
+        self._shared = (shared_threads, shared_connections)
+        self._budget: ConnectionBudget | None = None
+        self._pending: set[Future[Any]] = set()
+        self._executor: SharedExecutor | None = None
         self._idle: asyncio.Queue[RestClient | None] | None = None
         self._all: list[RestClient] = []
         self._first: RestClient | None = None
@@ -76,7 +90,8 @@ class Facade:
 
     async def open(self) -> None:
         """Negotiate the API version over the first connection."""
-        self._executor = ThreadPoolExecutor(max_workers=self._max, thread_name_prefix="arc-intercede")
+        self._executor = shared_executor(max(self._shared[0], self._max))  # one backend: as before
+        self._budget = connection_budget(self._shared[1])
         self._idle = asyncio.Queue()
         loop = asyncio.get_running_loop()
         with map_arc_errors(self.endpoint, "API version negotiation"):
@@ -86,7 +101,7 @@ class Facade:
         self._idle.put_nowait(first)
 
     async def close(self) -> None:
-        """Close every connection and the thread pool. Safe to call twice; never blocks.
+        """Close every connection (the shared worker pool stays). Safe to call twice; never blocks.
 
         A call still running in a worker thread fails at once (its socket is shut down) and cannot
         reconnect; its worker closes the connection. Idle connections are closed here.
@@ -101,9 +116,11 @@ class Facade:
                     idle.close()  # nobody uses an idle connection
             for _ in range(self._max + 1):
                 self._idle.put_nowait(None)  # wake every call waiting for a connection
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        if clients and self._budget is not None:
+            self._budget.give_back(len(clients) - 1)  # all but the first came from the budget
+        for work in list(self._pending):
+            work.cancel()  # queued in the shared pool, not started: it never runs
+        self._executor = None  # shared by the process: never shut down here
 
     async def close_idle(self) -> None:
         """Close the idle connections; the next call on each reconnects (e.g. after a CE restart)."""
@@ -118,10 +135,10 @@ class Facade:
             self._idle.put_nowait(client)
 
     async def _checkout(self) -> RestClient:
-        assert self._idle is not None and self._first is not None
+        assert self._idle is not None and self._first is not None and self._budget is not None
         if self._idle.empty() and len(self._all) < self._max:
             async with self._grow:
-                if self._idle.empty() and len(self._all) < self._max:
+                if self._idle.empty() and len(self._all) < self._max and self._budget.try_take():
                     # Same negotiated class, new connection: no second version probe.
                     cls = type(self._first)
                     client: RestClient = cls(self._first.new_connection(), apiBase=self._settings.api_base)
@@ -160,6 +177,8 @@ class Facade:
             raise RuntimeError("ARCBackend is closed")
         try:
             work: Future[T] = self._executor.submit(self._run, fn, client)
+            self._pending.add(work)
+            work.add_done_callback(self._pending.discard)
         except RuntimeError:  # the pool was shut down meanwhile
             raise RuntimeError("ARCBackend is closed") from None
         try:
@@ -180,13 +199,14 @@ class Facade:
         self,
         ids: Sequence[str],
         fn: Callable[[RestClient, list[str]], Sequence[R]],
-        key: Callable[[R], str],
+        key: Callable[[R], str] | None,
         what: str,
     ) -> dict[str, R]:
         """Run a bulk call over ``ids`` in chunks and return one result per distinct id.
 
         ``fn(client, chunk)`` returns one result per id of the chunk, in order; ``key`` gives
-        the id a result is about. A reply that misses or adds ids fails the whole operation.
+        the id a result is about (None: ``fn`` checked the order itself, only the count is
+        checked here). A reply that misses or adds ids fails the whole operation.
         """
         wanted = unique(ids)
         chunks = [wanted[i:i + self.chunk_size] for i in range(0, len(wanted), self.chunk_size)]
@@ -197,8 +217,7 @@ class Facade:
         replies = await asyncio.gather(*(self.call(run(c), what) for c in chunks))
         out: dict[str, R] = {}
         for chunk, results in zip(chunks, replies, strict=True):
-            got = [key(r) for r in results]
-            if got != chunk:
+            if len(results) != len(chunk) if key is None else [key(r) for r in results] != chunk:
                 raise CEResponseError(f"{what}: reply does not match the requested ids", endpoint=self.endpoint)
             out.update(zip(chunk, results, strict=True))
         return out

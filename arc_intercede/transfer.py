@@ -395,7 +395,8 @@ class _JobFetch:
                 resp = self.source.open_file(self.job_id, member)
             except (CEResponseError, TransportError) as exc:
                 raise _StopFetchError(_remote_reason(exc, f"download of {member!r}")) from exc
-            buf = bytearray(CHUNK)
+            length = getattr(resp, "length", None)  # a 1 MiB buffer per small file costs more than its transfer
+            buf = bytearray(CHUNK if not isinstance(length, int) else max(1, min(CHUNK, length)))
             view = memoryview(buf)
             with os.fdopen(fd, "wb", closefd=False) as out:
                 while True:
