@@ -447,7 +447,10 @@ class ARCBackend:
                 stream.write(f"== {job_id}: {len(output.files)} file(s) in {Path(dest) / job_id}\n")
             else:
                 stream.write(f"== {job_id}: incomplete: {output.reason}\n")
-            for label, path in (("stdout", output.stdout), ("stderr", output.stderr)):
+            streams = [("stdout", output.stdout)]
+            if output.stderr != output.stdout:
+                streams.append(("stderr", output.stderr))
+            for label, path in streams:
                 if path is None or not path.is_file():
                     continue
                 with path.open("rb") as fh:

@@ -263,3 +263,13 @@ def test_proxy_renewal_needs_a_proxy_path_and_a_sane_threshold(ce: FakeAREX, pki
         ARCBackend(_config(ce, pki), proxy_renewal=ProxyRenewal())
     with pytest.raises(ConfigurationError, match="threshold"):
         ProxyRenewal(lifetime=dt.timedelta(hours=1), threshold=dt.timedelta(hours=2))
+
+
+def test_readme_programs_compile_and_use_this_api() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```$", readme, re.M | re.S)
+    for block in blocks:
+        compile(block, "README.md", "exec")
+    assert any("from arc_intercede.sync import ARCBackend" in b and "submit_and_wait" in b for b in blocks)
