@@ -13,7 +13,8 @@ from arc_intercede.compat import ARCRest_1_0, ARCRest_1_1
 from tests.contract.helpers import JOB_TIMEOUT_S
 from tests.fake_arex import make_pki
 
-XRSL = '&(executable="/bin/sh")(arguments="-c" "echo showcase")(stdout="out.txt")(queue="batch")'
+XRSL = '&(executable="/bin/sh")(arguments="-c" "echo showcase")(stdout="out.txt")(outputfiles=("out.txt" ""))' \
+    '(queue="batch")'
 
 
 def _client(stack_info: dict[str, Any], **kwargs: Any) -> ARCRest_1_0 | ARCRest_1_1:
