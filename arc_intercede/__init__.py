@@ -6,11 +6,15 @@ Importing this package does no I/O and touches no credentials::
 
     async with ARCBackend(ARCConfig.from_file("ce.yaml")) as ce:
         submission = await ce.submit(SubmissionSpec(executable="/bin/hostname"))
+
+Scripts use :mod:`arc_intercede.sync` (the same backend, synchronous) or :func:`getClient`
+(pyarcrest's API on the verified client).
 """
 
 from __future__ import annotations
 
 from arc_intercede.backend import ARCBackend, CredentialRequirements
+from arc_intercede.compat import getClient
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy, Limits
 from arc_intercede.contract import (
     Diagnostics,
@@ -39,7 +43,7 @@ from arc_intercede.transfer import TransferProgress
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - sorted case-insensitively (tests/unit/test_public_api.py)
     "APIVersionError",
     "ARCBackend",
     "ARCBackendError",
@@ -52,6 +56,7 @@ __all__ = [
     "CredentialRequirements",
     "Diagnostics",
     "FileRef",
+    "getClient",
     "HoldPolicy",
     "InterCEdeError",
     "JobCounts",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,13 @@ from arc_intercede.contract import (
     SubmissionSpec,
 )
 from arc_intercede.delegation import Delegator
-from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError, TransportError
+from arc_intercede.errors import (
+    ARCBackendError,
+    CEResponseError,
+    ConfigurationError,
+    CredentialError,
+    TransportError,
+)
 from arc_intercede.facade import Facade, unique
 from arc_intercede.glue2 import counts_from_info, queues_from_info
 from arc_intercede.outputs import OutputFetcher
@@ -103,6 +110,7 @@ class ARCBackend:
         self._delegator: Delegator | None = None
         self._token: TokenSource | None = None
         self._held_since: dict[str, float] = {}
+        self._ssl_context: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return f"ARCBackend({self.config.endpoint!r}, {self._state.value})"
@@ -149,6 +157,7 @@ class ARCBackend:
             connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
             token_source=self._token, request_timeout_s=cfg.request_timeout_s,
         )
+        self._ssl_context = ctx
         facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
                         api_version=cfg.api_version, shared_threads=cfg.shared_threads,
                         shared_connections=cfg.shared_connections)
@@ -402,6 +411,29 @@ class ARCBackend:
             return None
         self._open_facade()
         return await self._delegator.renew()
+
+    async def reload_proxy(self) -> None:
+        """Start using the proxy file's current content, after it was replaced on disk.
+
+        In proxy mode new connections present it as TLS client certificate and idle connections
+        are closed; an existing delegation is renewed with it, so running jobs get it too.
+
+        Raises:
+            CredentialError: The proxy file cannot be used.
+        """
+        facade = self._open_facade()
+        proxy = self.config.proxy
+        if proxy is None:
+            return
+        if self.config.auth_mode is AuthMode.PROXY and self._ssl_context is not None:
+            try:
+                self._ssl_context.load_cert_chain(str(proxy))
+            except (OSError, ssl.SSLError) as exc:
+                raise CredentialError(f"cannot use proxy {proxy} as TLS client certificate: {exc}",
+                                      endpoint=facade.endpoint) from exc
+            await facade.close_idle()
+        if self.delegation_id is not None:
+            await self.renew_delegation()
 
     @property
     def delegation_id(self) -> str | None:

@@ -64,9 +64,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 from urllib.parse import quote, urlencode
 
-import pyarcrest.http
-from pyarcrest.arc import ARCRest, ARCRest_1_0, ARCRest_1_1
+# Private aliases: nothing public here may hand out pyarcrest's own (unverified) classes.
+from pyarcrest.arc import ARCRest as _PyARCRest
+from pyarcrest.arc import ARCRest_1_0 as _PyARCRest10
+from pyarcrest.arc import ARCRest_1_1 as _PyARCRest11
 from pyarcrest.errors import ARCError, ARCHTTPError
+from pyarcrest.http import HTTPClient as _PyHTTPClient
 
 from arc_intercede.auth import TokenSource
 from arc_intercede.errors import (
@@ -537,7 +540,7 @@ class _ErrorResponse:
         self._resp.close()
 
 
-class SafeHTTPClient(pyarcrest.http.HTTPClient):
+class SafeHTTPClient(_PyHTTPClient):
     """pyarcrest's HTTP client with verified TLS, private headers, timeouts and safe retries."""
 
     def __init__(self, settings: ClientSettings) -> None:
@@ -1326,13 +1329,13 @@ class _RestMixin:
         return bytes(data).decode("utf-8", "replace")
 
 
-class Rest10(_RestMixin, ARCRest_1_0):
+class Rest10(_RestMixin, _PyARCRest10):
     """ARC REST API 1.0 (ARC 6 and 7); tokens work here too."""
 
     VERSION = "1.0"
 
 
-class Rest11(_RestMixin, ARCRest_1_1):
+class Rest11(_RestMixin, _PyARCRest11):
     """ARC REST API 1.1 (ARC 7): queue and delegation as request parameters, jwt delegations."""
 
     VERSION = "1.1"
@@ -1341,25 +1344,26 @@ class Rest11(_RestMixin, ARCRest_1_1):
 RestClient = Rest10 | Rest11
 
 
-class _Negotiator(_RestMixin, ARCRest):
+class _Negotiator(_RestMixin, _PyARCRest):
     """Entry point for pyarcrest's ``getClient`` (bound per CE by :func:`negotiate`)."""
 
     VERSION = ""
 
 
-def negotiate(settings: ClientSettings, version: str | None = None) -> Rest10 | Rest11:
+def negotiate(
+    settings: ClientSettings, version: str | None = None, *, impls: Mapping[str, type[Rest10 | Rest11]] | None = None
+) -> Rest10 | Rest11:
     """Connect, ask the CE for its REST versions, and return a client for the best common one.
 
     Version selection is pyarcrest's own (``getClient``/``_getImplementations``): the highest
-    version both sides support, or ``version`` when pinned.
+    version both sides support, or ``version`` when pinned. ``impls`` replaces the classes per
+    version (subclasses of :class:`Rest10`/:class:`Rest11`).
 
     Raises:
         APIVersionError: No common version, or the pinned one is not offered.
     """
-    impls: dict[str, type[Any]] = {
-        "1.0": type("Rest10", (Rest10,), {"_settings": settings}),
-        "1.1": type("Rest11", (Rest11,), {"_settings": settings}),
-    }
+    bases: Mapping[str, type[Rest10 | Rest11]] = impls or {"1.0": Rest10, "1.1": Rest11}
+    impls = {v: type(cls.__name__, (cls,), {"_settings": settings}) for v, cls in bases.items()}
     for impl in impls.values():
         impl._impls = impls
     created: list[SafeHTTPClient] = []

@@ -38,7 +38,7 @@ def test_import_does_no_io_and_no_arc_bindings() -> None:
         "import sys, socket\n"
         "def deny(*a, **k): raise AssertionError('network at import')\n"
         "socket.socket.connect = deny\n"
-        "import arc_intercede, arc_intercede.backend, arc_intercede.cli\n"
+        "import arc_intercede, arc_intercede.backend, arc_intercede.cli, arc_intercede.sync, arc_intercede.compat\n"
         "assert 'arc' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
