@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from arc_intercede import description as xrsl
-from arc_intercede.auth import FileToken, StaticToken, TokenSource, make_ssl_context
+from arc_intercede.auth import FileToken, StaticToken, TLSContextProvider, TokenSource
 from arc_intercede.client import ClientSettings, JobInfo, JobReply, RestClient
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
@@ -40,6 +40,7 @@ from arc_intercede.delegation import Delegator
 from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError, TransportError
 from arc_intercede.facade import Facade, unique
 from arc_intercede.glue2 import counts_from_info, queues_from_info
+from arc_intercede.jobids import normalise_ids
 from arc_intercede.outputs import OutputFetcher
 from arc_intercede.states import to_status
 from arc_intercede.transfer import TransferProgress
@@ -143,7 +144,9 @@ class ARCBackend:
         elif cfg.token_file is not None:
             self._token = FileToken(cfg.token_file)
         client_cert = cfg.proxy if cfg.auth_mode is AuthMode.PROXY else None
-        ctx = make_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
+        # New connections take the context of the current proxy file (a renewed proxy is used).
+        ctx = TLSContextProvider(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert,
+                                 crl_policy=cfg.crl_policy)
         settings = ClientSettings(
             host=cfg.host, port=cfg.port, api_base=cfg.api_base, ssl_context=ctx,
             connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
@@ -199,8 +202,9 @@ class ARCBackend:
         facade = self._open_facade()
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ConfigurationError(f"count must be a positive integer, got {count!r}")
-        delegation_id = await self._delegation_for(spec)
         try:
+            xrsl.render_xrsl(spec, queue=self.config.queue, delegation_id=None)  # validate before touching the CE
+            delegation_id = await self._delegation_for(spec)
             job = xrsl.render_xrsl(spec, queue=self.config.queue, delegation_id=delegation_id)
         except xrsl.DescriptionError as exc:
             raise ConfigurationError(f"job specification: {exc}", endpoint=facade.endpoint) from exc
@@ -308,6 +312,7 @@ class ARCBackend:
             CredentialError, TransportError, CEResponseError: The poll failed as a whole; no
             job state is inferred from it.
         """
+        ids = normalise_ids(ids, self.config.endpoint)  # job URLs and stray whitespace -> ids
         replies = await self._open_facade().bulk(
             ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status"
         )
@@ -318,6 +323,7 @@ class ARCBackend:
 
     async def info(self, ids: Sequence[JobID]) -> Mapping[JobID, JobInfo | None]:
         """Return A-REX's info (state, exit code, owner, errors, ...) per id; None if unknown."""
+        ids = normalise_ids(ids, self.config.endpoint)  # job URLs and stray whitespace -> ids
         replies = await self._open_facade().bulk(
             ids, lambda c, chunk: c.job_info(chunk), lambda r: r[0].job_id, "job info"
         )
@@ -383,14 +389,17 @@ class ARCBackend:
 
     async def kill(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
         """Ask the CE to kill each job; ``ok`` means the request was queued (KILLING follows)."""
+        ids = normalise_ids(ids, self.config.endpoint)  # job URLs and stray whitespace -> ids
         return await self._action(ids, "kill")
 
     async def purge(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
         """Ask the CE to remove each job and its files; afterwards the id is ``UNKNOWN``."""
+        ids = normalise_ids(ids, self.config.endpoint)  # job URLs and stray whitespace -> ids
         return await self._action(ids, "clean")
 
     async def restart(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
         """Re-run failed jobs from the step that failed (ARC's ``restart``); per-id outcomes."""
+        ids = normalise_ids(ids, self.config.endpoint)  # job URLs and stray whitespace -> ids
         if self._delegator is not None:
             await self._delegator.ensure()
         return await self._action(ids, "restart")
@@ -414,6 +423,7 @@ class ARCBackend:
 
         Usable while the job runs; an item the CE does not have yet is simply absent.
         """
+        ids = normalise_ids(ids, self.config.endpoint)  # job URLs and stray whitespace -> ids
         facade = self._open_facade()
         states = await facade.bulk(ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status")
         found = [j for j, r in states.items() if r.found]
@@ -449,6 +459,7 @@ class ARCBackend:
             unfinished jobs and for ceilings hit (``limit:bytes``, ``limit:files``,
             ``limit:timeout``, ``unsafe-path``).
         """
+        ids = normalise_ids(ids, self.config.endpoint)  # job URLs and stray whitespace -> ids
         fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
         return await fetcher.fetch(ids, Path(dest), progress)
 

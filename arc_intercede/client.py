@@ -50,7 +50,7 @@ import pyarcrest.http
 from pyarcrest.arc import ARCRest, ARCRest_1_0, ARCRest_1_1
 from pyarcrest.errors import ARCError, ARCHTTPError
 
-from arc_intercede.auth import TokenSource
+from arc_intercede.auth import TokenSource, current_context
 from arc_intercede.errors import APIVersionError, CEResponseError, http_error
 
 __all__ = [
@@ -89,7 +89,7 @@ class ClientSettings:
     host: str
     port: int
     api_base: str
-    ssl_context: Any = field(repr=False)  # ssl.SSLContext (verifying; client cert in proxy mode)
+    ssl_context: Any = field(repr=False)  # ssl.SSLContext or auth.TLSContextProvider (current proxy file)
     connect_timeout_s: float
     read_timeout_s: float
     token_source: TokenSource | None = field(default=None, repr=False)
@@ -145,15 +145,22 @@ class _Connection(http.client.HTTPSConnection):
     """Verified HTTPS connection with separate connect and read deadlines."""
 
     def __init__(self, settings: ClientSettings) -> None:
-        super().__init__(
-            settings.host, settings.port, timeout=settings.connect_timeout_s, context=settings.ssl_context
-        )
+        tls = settings.ssl_context
+        super().__init__(settings.host, settings.port, timeout=settings.connect_timeout_s,
+                         context=getattr(tls, "current", tls))
+        self._tls = tls
         self._read_timeout = settings.read_timeout_s
         self._shut = False
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None and current_context(self._tls) is not self._context:
+            self.close()  # the proxy file was renewed: reconnect with the new certificate
+        super().request(*args, **kwargs)
 
     def connect(self) -> None:
         if self._shut:
             raise ConnectionAbortedError("the connection was shut down by its owner")
+        self._context = current_context(self._tls)  # the current proxy file (CredentialError if expired)
         super().connect()
         self.sock.settimeout(self._read_timeout)
         if self._shut:  # shut down while connecting, from another thread

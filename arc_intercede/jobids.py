@@ -1,0 +1,85 @@
+"""Job ids as people see them: plain ids, ids with stray whitespace, and job URLs.
+
+ARC's own client and aCT print a job as a URL: ``https://host:443/arex/<id>`` (the job's
+``JobID``), or the REST resource ``https://host:443/arex/rest/1.x/jobs/<id>``. Everything that
+takes job ids (the backend's bulk methods and the command line) passes them through
+:func:`normalise_ids` first:
+
+* surrounding whitespace is stripped (``" abc\\n"`` is ``abc``, never a separate ``unknown`` id);
+* a job URL of the configured endpoint (same host and port, path under its A-REX path) becomes the
+  bare id;
+* a job URL of another CE is refused with :class:`~arc_intercede.errors.ConfigurationError`;
+* anything else is passed on unchanged (an id the CE does not know is answered ``UNKNOWN``).
+
+Results are keyed by the normalised id; duplicates after normalisation collapse into one entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+from arc_intercede.config import describe
+from arc_intercede.errors import ConfigurationError
+
+__all__ = ["normalise_id", "normalise_ids"]
+
+_REST_JOBS: Final = re.compile(r"rest/[0-9]+\.[0-9]+/jobs/([^/]+)/?")
+
+
+def _host_port(url: str) -> tuple[str, int] | None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 443
+    except ValueError:
+        return None
+    return (parts.hostname or "").lower(), port
+
+
+def normalise_id(job_id: str, endpoint: str) -> str:
+    """Return the bare job id for ``job_id`` (an id or a job URL) addressed to ``endpoint``.
+
+    Args:
+        job_id: A job id, possibly with surrounding whitespace, or a job URL.
+        endpoint: The backend's A-REX endpoint, ``https://host[:port]/arex``.
+
+    Raises:
+        ConfigurationError: ``job_id`` is a job URL of another CE, or a URL that names no job.
+    """
+    text = str(job_id).strip()
+    if "://" not in text:
+        return text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("https", "http") or "@" in parts.netloc:
+        raise ConfigurationError(f"job id {describe(text)} is not a job id or an https:// job URL")
+    base = urlsplit(endpoint)
+    base_path = base.path.rstrip("/") or "/arex"
+    if _host_port(text) != _host_port(endpoint):
+        raise ConfigurationError(
+            f"job URL {describe(text)} belongs to another CE ({parts.hostname}:{parts.port or 443}), "
+            f"not to {base.hostname}:{base.port or 443}"
+        )
+    path = parts.path
+    if not path.startswith(base_path + "/"):
+        raise ConfigurationError(f"job URL {describe(text)} is not under this CE's A-REX path {base_path}")
+    rest = path[len(base_path) + 1:]
+    match = _REST_JOBS.fullmatch(rest)
+    if match is not None:
+        return unquote(match.group(1))
+    rest = rest.rstrip("/")
+    if not rest or "/" in rest:
+        raise ConfigurationError(f"job URL {describe(text)} names no job (expected {base_path}/<id>)")
+    return unquote(rest)
+
+
+def normalise_ids(ids: Iterable[str], endpoint: str) -> list[str]:
+    """Return :func:`normalise_id` of every id, in order (duplicates kept; the caller dedupes).
+
+    Raises:
+        ConfigurationError: An id is a job URL of another CE.
+    """
+    if isinstance(ids, str):
+        raise ConfigurationError("job ids must be a list of ids, not one string")
+    return [normalise_id(j, endpoint) for j in ids]
