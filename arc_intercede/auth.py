@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from arc_intercede.config import CRLPolicy
-from arc_intercede.errors import ConfigurationError, CredentialError
+from arc_intercede.errors import ConfigurationError, CredentialError, LocalCredentialError
 
 __all__ = [
     "FileToken",
@@ -73,9 +73,9 @@ def file_stamp(path: Path, what: str) -> tuple[int, int, int]:
         st = os.stat(path)
     except FileNotFoundError as exc:
         hint = f": {NEW_PROXY_HINT}" if what == "proxy" else ""
-        raise CredentialError(f"{what} file {path} not found{hint}") from exc
+        raise LocalCredentialError(f"{what} file {path} not found{hint}") from exc
     except OSError as exc:
-        raise CredentialError(f"cannot read {what} {path}: {exc.strerror}") from exc
+        raise LocalCredentialError(f"cannot read {what} {path}: {exc.strerror}") from exc
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
@@ -115,7 +115,7 @@ def check_private_key_file(path: Path, what: str = "key file") -> None:
     except OSError:
         return  # reading it reports the problem
     if stat.S_IMODE(st.st_mode) & 0o077:
-        raise CredentialError(
+        raise LocalCredentialError(
             f"{what} {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
             f"a private key must be private: run 'chmod 600 {path}'"
         )
@@ -134,9 +134,9 @@ def check_token(value: str, source: str) -> str:
             characters. The message never contains the token.
     """
     if not value:
-        raise CredentialError(f"{source} is empty")
+        raise LocalCredentialError(f"{source} is empty")
     if _TOKEN_CHARS.fullmatch(value) is None:
-        raise CredentialError(
+        raise LocalCredentialError(
             f"{source} holds a line break, space, control or non-ASCII character: a bearer token is "
             "one line of visible ASCII characters"
         )
@@ -204,9 +204,9 @@ class FileToken:
                 try:
                     value = self.path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise CredentialError(f"cannot read token file {self.path}: {exc.strerror}") from exc
+                    raise LocalCredentialError(f"cannot read token file {self.path}: {exc.strerror}") from exc
                 except UnicodeDecodeError as exc:  # its text would quote the token's bytes
-                    raise CredentialError(f"token file {self.path} is not UTF-8 text") from exc
+                    raise LocalCredentialError(f"token file {self.path} is not UTF-8 text") from exc
                 check_token(value, f"token file {self.path}")
                 warn_if_exposed(self.path, "token file")
                 self._value, self._stamp = value, stamp
@@ -235,37 +235,37 @@ class ProxyCredential:
         try:
             pem = Path(path).read_bytes()
         except FileNotFoundError as exc:
-            raise CredentialError(f"proxy file {path} not found: {NEW_PROXY_HINT}") from exc
+            raise LocalCredentialError(f"proxy file {path} not found: {NEW_PROXY_HINT}") from exc
         except OSError as exc:
-            raise CredentialError(f"cannot read proxy {path}: {exc.strerror}") from exc
+            raise LocalCredentialError(f"cannot read proxy {path}: {exc.strerror}") from exc
         warn_if_exposed(Path(path), "proxy file")
         try:
             certs = x509.load_pem_x509_certificates(pem)
         except ValueError as exc:
-            raise CredentialError(f"{path} holds no PEM certificate: it is not a proxy ({NEW_PROXY_HINT})") from exc
+            raise LocalCredentialError(f"{path} holds no PEM certificate: it is not a proxy ({NEW_PROXY_HINT})") from exc
         if b"PRIVATE KEY-----" not in pem:
-            raise CredentialError(
+            raise LocalCredentialError(
                 f"{path} holds a certificate but no private key: it is not a proxy ({NEW_PROXY_HINT})"
             )
         if b"ENCRYPTED PRIVATE KEY-----" in pem or b"Proc-Type: 4,ENCRYPTED" in pem:
             # Never let OpenSSL open its pass phrase prompt on the terminal (it would block the loop).
-            raise CredentialError(f"{path} holds an encrypted private key: a proxy's key is unencrypted "
+            raise LocalCredentialError(f"{path} holds an encrypted private key: a proxy's key is unencrypted "
                                   f"({NEW_PROXY_HINT})")
         try:
             key = serialization.load_pem_private_key(pem, password=None)
         except TypeError as exc:
-            raise CredentialError(f"{path} holds an encrypted private key: a proxy's key is unencrypted "
+            raise LocalCredentialError(f"{path} holds an encrypted private key: a proxy's key is unencrypted "
                                   f"({NEW_PROXY_HINT})") from exc
         except ValueError as exc:  # the message of cryptography says nothing secret, but keep it short
-            raise CredentialError(f"{path}: the private key cannot be read ({NEW_PROXY_HINT})") from exc
+            raise LocalCredentialError(f"{path}: the private key cannot be read ({NEW_PROXY_HINT})") from exc
         except Exception as exc:  # UnsupportedAlgorithm
-            raise CredentialError(f"{path}: unsupported proxy key ({NEW_PROXY_HINT})") from exc
+            raise LocalCredentialError(f"{path}: unsupported proxy key ({NEW_PROXY_HINT})") from exc
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise CredentialError(f"{path}: unsupported proxy key type {type(key).__name__}")
+            raise LocalCredentialError(f"{path}: unsupported proxy key type {type(key).__name__}")
         fmt = serialization.PublicFormat.SubjectPublicKeyInfo
         if key.public_key().public_bytes(serialization.Encoding.DER, fmt) != \
                 certs[0].public_key().public_bytes(serialization.Encoding.DER, fmt):
-            raise CredentialError(f"{path}: the private key does not belong to the first certificate "
+            raise LocalCredentialError(f"{path}: the private key does not belong to the first certificate "
                                   f"({NEW_PROXY_HINT})")
         chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
         proxy = cls(path=Path(path), certificate=certs[0], chain_pem=chain, key=key)
@@ -279,7 +279,7 @@ class ProxyCredential:
             CredentialError: The proxy expired (the message says when and what to run), non-transient.
         """
         if self.seconds_left(now) <= 0:
-            raise CredentialError(
+            raise LocalCredentialError(
                 f"proxy {self.path} expired at {self.not_after:%Y-%m-%d %H:%M:%S} UTC: {NEW_PROXY_HINT}",
                 transient=False,
             )
@@ -494,7 +494,7 @@ class _CheckedSocket(ssl.SSLSocket):
 
 
 def _no_passphrase() -> bytes:
-    raise CredentialError(f"the proxy's private key is encrypted: {NEW_PROXY_HINT}")
+    raise LocalCredentialError(f"the proxy's private key is encrypted: {NEW_PROXY_HINT}")
 
 
 def make_ssl_context(
@@ -557,7 +557,7 @@ def make_ssl_context(
         try:
             ctx.load_cert_chain(str(client_cert), password=_no_passphrase)
         except (OSError, ssl.SSLError) as exc:
-            raise CredentialError(
+            raise LocalCredentialError(
                 f"cannot use proxy {client_cert} as TLS client certificate: {exc} ({NEW_PROXY_HINT})"
             ) from exc
     if loader is not None:

@@ -264,11 +264,12 @@ class ARCConfig:
             raise ConfigurationError(f"cannot read configuration {path}: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise ConfigurationError(f"cannot read configuration {path}: not a UTF-8 text file") from exc
-        _warn_if_exposed(path)
         try:
             data = load_yaml(text)
         except yaml.YAMLError as exc:
             raise ConfigurationError(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
+        if isinstance(data, Mapping) and data.get("token") is not None:
+            _warn_if_exposed(path)
         try:
             return cls.from_mapping(data or {}, base_dir=path.parent)
         except ConfigurationError as exc:
@@ -278,7 +279,7 @@ class ARCConfig:
 def _warn_if_exposed(path: Path) -> None:
     from arc_intercede.auth import warn_if_exposed  # auth imports this module
 
-    warn_if_exposed(path, "configuration file")
+    warn_if_exposed(path, "configuration file with an inline token")
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -279,7 +279,7 @@ def test_missing_or_broken_proxy(tmp_path: Path, proxy_file: Path) -> None:
     no_key = tmp_path / "nokey.pem"
     no_key.write_bytes(b"".join(
         c.public_bytes(serialization.Encoding.PEM) for c in x509.load_pem_x509_certificates(proxy_file.read_bytes())))
-    with pytest.raises(CredentialError, match="not a PEM proxy"):
+    with pytest.raises(CredentialError, match="no private key: it is not a proxy"):
         ProxyCredential.load(no_key)
     junk = tmp_path / "junk.pem"
     junk.write_text("hello")

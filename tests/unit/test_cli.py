@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,8 +25,19 @@ EP = "https://ce.invalid:8443/arex"
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A config file with two CEs at the default location, and a private state dir; cwd = tmp_path."""
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A config file with two CEs at the default location, and a private state dir; cwd = tmp_path.
+
+    Files are created private (umask 077), as credentials and a configuration with a token should be.
+    """
+    saved = os.umask(0o077)
+    try:
+        yield from _env(tmp_path, monkeypatch)
+    finally:
+        os.umask(saved)
+
+
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("ARC_INTERCEDE_CONFIG", raising=False)
     monkeypatch.delenv("X509_USER_PROXY", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
@@ -36,7 +48,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cfg.write_text(f"default: local\nces:\n  local:\n    endpoint: {EP}\n    queue: batch\n    ca_dir: ca\n"
                    "    token: t0k3n\n  other:\n    endpoint: https://other.invalid/arex\n    ca_file: /x/ca.pem\n"
                    "    proxy: /x/proxy.pem\n")
-    return tmp_path
+    yield tmp_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
