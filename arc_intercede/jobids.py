@@ -52,7 +52,9 @@ def normalise_id(job_id: str, endpoint: str) -> str:
     if "://" not in text:
         return text
     parts = urlsplit(text)
-    if parts.scheme.lower() not in ("https", "http") or "@" in parts.netloc:
+    if "@" in parts.netloc:  # never echo user information: it may hold a password
+        raise ConfigurationError("a job URL with user information ('user:password@') is not a job id")
+    if parts.scheme.lower() not in ("https", "http"):
         raise ConfigurationError(f"job id {describe(text)} is not a job id or an https:// job URL")
     base = urlsplit(endpoint)
     base_path = base.path.rstrip("/") or "/arex"
