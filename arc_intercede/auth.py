@@ -63,20 +63,24 @@ _PROXY_CERT_INFO_INHERIT_ALL: Final = b"0\x0c0\n\x06\x08+\x06\x01\x05\x05\x07\x1
 _BACKDATE: Final = dt.timedelta(minutes=5)
 
 
-def file_stamp(path: Path, what: str) -> tuple[int, int, int]:
-    """Return a (mtime, size, inode) stamp that changes when a credential file is replaced or rewritten.
+def file_stamp(path: Path, what: str) -> tuple[int, int]:
+    """Return a (mtime, size) stamp that changes when a credential file is replaced or rewritten.
 
     Raises:
-        CredentialError: The file cannot be read.
+        LocalCredentialError: The file cannot be read.
     """
+    st = _stat(path, what)
+    return st.st_mtime_ns, st.st_size
+
+
+def _stat(path: Path, what: str) -> os.stat_result:
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except FileNotFoundError as exc:
         hint = f": {NEW_PROXY_HINT}" if what == "proxy" else ""
         raise LocalCredentialError(f"{what} file {path} not found{hint}") from exc
     except OSError as exc:
         raise LocalCredentialError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 _warned: set[tuple[str, int, int]] = set()
@@ -190,7 +194,7 @@ class FileToken:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: tuple[int, int] | None = None
         self._value = ""
 
     def __repr__(self) -> str:
@@ -242,7 +246,8 @@ class ProxyCredential:
         try:
             certs = x509.load_pem_x509_certificates(pem)
         except ValueError as exc:
-            raise LocalCredentialError(f"{path} holds no PEM certificate: it is not a proxy ({NEW_PROXY_HINT})") from exc
+            raise LocalCredentialError(
+                f"{path} holds no PEM certificate: it is not a proxy ({NEW_PROXY_HINT})") from exc
         if b"PRIVATE KEY-----" not in pem:
             raise LocalCredentialError(
                 f"{path} holds a certificate but no private key: it is not a proxy ({NEW_PROXY_HINT})"
@@ -605,7 +610,8 @@ class TLSContextProvider:
     def _stamp_now(self) -> tuple[object, ...]:
         stamp: list[object] = []
         if self._client_cert is not None:
-            stamp.append(file_stamp(self._client_cert, "proxy"))
+            st = _stat(self._client_cert, "proxy")
+            stamp.append((st.st_mtime_ns, st.st_size, st.st_ino))
         if self._ca_dir is not None:
             try:
                 stamp.append(os.stat(self._ca_dir).st_mtime_ns)

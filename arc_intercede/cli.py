@@ -273,8 +273,10 @@ def _read_ids(words: Sequence[str]) -> list[str]:
 
 
 def _select_ids(args: argparse.Namespace, target: Target, store: JobStore, *, verb: str | None = None) -> list[str]:
-    """The given ids (job URLs of the CE mapped to ids), or the local job list of the target CE (with
-    ``--all`` when ``verb`` asks for it)."""
+    """The given ids (job URLs of the CE mapped to ids), or the target CE's jobs in the local job list.
+
+    Without ids, ``verb`` (if given) requires ``--all``.
+    """
     ids = list(dict.fromkeys(normalise_ids(_read_ids(args.ids), target.config.endpoint)))
     if ids:
         return ids

@@ -1,11 +1,11 @@
-"""Job ids as people see them: plain ids, ids with stray whitespace, and job URLs.
+r"""Job ids as people see them: plain ids, ids with stray whitespace, and job URLs.
 
 ARC's own client and aCT print a job as a URL: ``https://host:443/arex/<id>`` (the job's
 ``JobID``), or the REST resource ``https://host:443/arex/rest/1.x/jobs/<id>``. Everything that
 takes job ids (the backend's bulk methods and the command line) passes them through
 :func:`normalise_ids` first:
 
-* surrounding whitespace is stripped (``" abc\\n"`` is ``abc``, never a separate ``unknown`` id);
+* surrounding whitespace is stripped (``" abc\n"`` is ``abc``, never a separate ``unknown`` id);
 * a job URL of the configured endpoint (same host and port, path under its A-REX path) becomes the
   bare id;
 * a job URL of another CE is refused with :class:`~arc_intercede.errors.ConfigurationError`;

@@ -357,7 +357,8 @@ def _outputs(value: Any) -> OutputSpec:
     files = _string_list(value.get("files"), "outputs.files")
     for i, name in enumerate(files):
         if name.startswith("/") or ".." in name.split("/"):
-            raise JobSpecError(f"outputs.files[{i}]: {describe(name)} must be a relative name inside the job's directory")
+            raise JobSpecError(
+                f"outputs.files[{i}]: {describe(name)} must be a relative name inside the job's directory")
     return OutputSpec(stdout=stdout, stderr=stderr, files=tuple(files))
 
 

@@ -90,9 +90,9 @@ def issue_server(ca: CA, folder: Path, *, san: bool = True) -> tuple[PKI, int]:
 
 def make_crl(ca: CA, revoked: list[int], *, next_update: dt.timedelta = dt.timedelta(days=7),
              signer: ec.EllipticCurvePrivateKey | None = None) -> bytes:
+    last = NOW - (dt.timedelta(days=1) if next_update < dt.timedelta(0) else dt.timedelta(hours=1))
     builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
-               .last_update(NOW - dt.timedelta(days=1) if next_update < dt.timedelta(0) else NOW - dt.timedelta(hours=1))
-               .next_update(NOW + next_update))
+               .last_update(last).next_update(NOW + next_update))
     for serial in revoked:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW - dt.timedelta(hours=2)).build())
