@@ -11,7 +11,7 @@ Importing this package does no I/O and touches no credentials::
 from __future__ import annotations
 
 from arc_intercede.backend import ARCBackend, CredentialRequirements
-from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy, Limits
+from arc_intercede.config import ARCConfig, AuthMode, CRLPolicy, HoldPolicy, Limits
 from arc_intercede.contract import (
     Diagnostics,
     FileRef,
@@ -33,6 +33,7 @@ from arc_intercede.errors import (
     CETimeoutError,
     ConfigurationError,
     CredentialError,
+    LocalCredentialError,
     TransportError,
 )
 from arc_intercede.transfer import TransferProgress
@@ -47,6 +48,7 @@ __all__ = [
     "AuthMode",
     "CEResponseError",
     "CETimeoutError",
+    "CRLPolicy",
     "ConfigurationError",
     "CredentialError",
     "CredentialRequirements",
@@ -59,6 +61,7 @@ __all__ = [
     "JobOutput",
     "JobStatus",
     "Limits",
+    "LocalCredentialError",
     "OpOutcome",
     "OutputSpec",
     "Resources",

@@ -414,6 +414,7 @@ class _RevocationCheck:
         self._lock = threading.Lock()
         self._crls: dict[x509.Name, list[tuple[str, x509.CertificateRevocationList]]] | None = None
         self._cas: dict[x509.Name, list[x509.Certificate]] = {}
+        self._verified: dict[int, bool] = {}
 
     def _index(self) -> dict[x509.Name, list[tuple[str, x509.CertificateRevocationList]]]:
         with self._lock:
@@ -460,7 +461,11 @@ class _RevocationCheck:
         now = dt.datetime.now(dt.UTC)
         issuers = self._cas.get(cert.issuer, [])
         for path, crl in crls:
-            if not any(_signed_by(crl, ca) for ca in issuers):
+            with self._lock:
+                good = self._verified.get(id(crl))
+                if good is None:  # verified once per CRL: a big CRL's signature is costly to check
+                    good = self._verified[id(crl)] = any(_signed_by(crl, ca) for ca in issuers)
+            if not good:
                 _refuse(_X509_V_ERR_CRL_SIGNATURE_FAILURE, f"CRL signature failure ({path})")
             next_update = crl.next_update_utc
             if next_update is not None and next_update < now:
