@@ -4,8 +4,8 @@ Subcommands: ``info``, ``submit``, ``status``, ``wait``, ``fetch``, ``kill``, ``
 ``diagnose`` and ``proxy``; ``arc-intercede COMMAND --help`` documents each with examples.
 
 Exit codes: 0 success; 1 an operation failed (the CE refused, a job failed, a copy was not
-created, an output is incomplete); 2 bad usage, configuration or input; 3 ``wait`` timed out;
-130 interrupted.
+created, an output is incomplete); 2 bad usage, configuration or input, or a local credential that
+cannot be used (missing or expired proxy, bad token file); 3 ``wait`` timed out; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -738,7 +738,10 @@ $ARC_INTERCEDE_STATE/jobs.jsonl, else $XDG_STATE_HOME/arc-intercede/jobs.jsonl (
 in that list. A job id '-' reads ids from standard input, one per line.
 
 exit codes: 0 success; 1 an operation failed (CE error, failed job, copy not created, incomplete
-output); 2 bad usage, configuration or input; 3 'wait' timed out; 130 interrupted.
+output); 2 bad usage, configuration or input, or an unusable local credential (missing or expired
+proxy: run '{PROG} proxy'); 3 'wait' timed out; 130 interrupted.
+
+job ids may also be given as job URLs of the selected CE (https://host:443/arex/ID).
 """
 
 _MAIN_EXAMPLES = f"""\
