@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from arc_intercede.backend import ARCBackend, CredentialRequirements
 from arc_intercede.compat import getClient
-from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy, Limits
+from arc_intercede.config import ARCConfig, AuthMode, CRLPolicy, HoldPolicy, Limits
 from arc_intercede.contract import (
     Diagnostics,
     FileRef,
@@ -37,6 +37,7 @@ from arc_intercede.errors import (
     CETimeoutError,
     ConfigurationError,
     CredentialError,
+    LocalCredentialError,
     TransportError,
 )
 from arc_intercede.transfer import TransferProgress
@@ -54,6 +55,7 @@ __all__ = [  # noqa: RUF022 - sorted case-insensitively (tests/unit/test_public_
     "ConfigurationError",
     "CredentialError",
     "CredentialRequirements",
+    "CRLPolicy",
     "Diagnostics",
     "FileRef",
     "getClient",
@@ -64,6 +66,7 @@ __all__ = [  # noqa: RUF022 - sorted case-insensitively (tests/unit/test_public_
     "JobOutput",
     "JobStatus",
     "Limits",
+    "LocalCredentialError",
     "OpOutcome",
     "OutputSpec",
     "Resources",

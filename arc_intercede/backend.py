@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from arc_intercede import description as xrsl
-from arc_intercede.auth import FileToken, StaticToken, TokenSource, shared_ssl_context
+from arc_intercede.auth import FileToken, StaticToken, TLSContextProvider, TokenSource
 from arc_intercede.client import ClientSettings, JobInfo, JobReply, RestClient
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
@@ -42,11 +41,11 @@ from arc_intercede.errors import (
     ARCBackendError,
     CEResponseError,
     ConfigurationError,
-    CredentialError,
     TransportError,
 )
 from arc_intercede.facade import Facade, unique
 from arc_intercede.glue2 import counts_from_info, queues_from_info
+from arc_intercede.jobids import IdMap
 from arc_intercede.outputs import OutputFetcher
 from arc_intercede.states import to_status
 from arc_intercede.transfer import TransferProgress
@@ -110,7 +109,7 @@ class ARCBackend:
         self._delegator: Delegator | None = None
         self._token: TokenSource | None = None
         self._held_since: dict[str, float] = {}
-        self._ssl_context: ssl.SSLContext | None = None
+        self._tls: TLSContextProvider | None = None
 
     def __repr__(self) -> str:
         return f"ARCBackend({self.config.endpoint!r}, {self._state.value})"
@@ -151,13 +150,15 @@ class ARCBackend:
         elif cfg.token_file is not None:
             self._token = FileToken(cfg.token_file)
         client_cert = cfg.proxy if cfg.auth_mode is AuthMode.PROXY else None
-        ctx = shared_ssl_context(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert)
+        # New connections take the context of the current proxy file (a renewed proxy is used).
+        ctx = TLSContextProvider(ca_dir=cfg.ca_dir, ca_file=cfg.ca_file, client_cert=client_cert,
+                                 crl_policy=cfg.crl_policy)
         settings = ClientSettings(
             host=cfg.host, port=cfg.port, api_base=cfg.api_base, ssl_context=ctx,
             connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
             token_source=self._token, request_timeout_s=cfg.request_timeout_s,
         )
-        self._ssl_context = ctx
+        self._tls = ctx
         facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
                         api_version=cfg.api_version, shared_threads=cfg.shared_threads,
                         shared_connections=cfg.shared_connections)
@@ -209,8 +210,9 @@ class ARCBackend:
         facade = self._open_facade()
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ConfigurationError(f"count must be a positive integer, got {count!r}")
-        delegation_id = await self._delegation_for(spec)
         try:
+            xrsl.render_xrsl(spec, queue=self.config.queue, delegation_id=None)  # validate before touching the CE
+            delegation_id = await self._delegation_for(spec)
             job = xrsl.render_xrsl(spec, queue=self.config.queue, delegation_id=delegation_id)
         except xrsl.DescriptionError as exc:
             raise ConfigurationError(f"job specification: {exc}", endpoint=facade.endpoint) from exc
@@ -321,17 +323,21 @@ class ARCBackend:
             CredentialError, TransportError, CEResponseError: The poll failed as a whole; no
             job state is inferred from it.
         """
+        given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
+        ids = given.ids
         out = await self._open_facade().bulk(ids, lambda c, chunk: _statuses(c.job_states(chunk)), None,
                                              "job status")
         await self._apply_hold_policy(out)
-        return out
+        return given.rekey(out)
 
     async def info(self, ids: Sequence[JobID]) -> Mapping[JobID, JobInfo | None]:
         """Return A-REX's info (state, exit code, owner, errors, ...) per id; None if unknown."""
+        given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
+        ids = given.ids
         replies = await self._open_facade().bulk(
             ids, lambda c, chunk: c.job_info(chunk), lambda r: r[0].job_id, "job info"
         )
-        return {job_id: info for job_id, (_, info) in replies.items()}
+        return given.rekey({job_id: info for job_id, (_, info) in replies.items()})
 
     async def _apply_hold_policy(self, states: dict[JobID, JobStatus]) -> None:
         now = time.monotonic()
@@ -393,17 +399,23 @@ class ARCBackend:
 
     async def kill(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
         """Ask the CE to kill each job; ``ok`` means the request was queued (KILLING follows)."""
-        return await self._action(ids, "kill")
+        given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
+        ids = given.ids
+        return given.rekey(await self._action(ids, "kill"))
 
     async def purge(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
         """Ask the CE to remove each job and its files; afterwards the id is ``UNKNOWN``."""
-        return await self._action(ids, "clean")
+        given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
+        ids = given.ids
+        return given.rekey(await self._action(ids, "clean"))
 
     async def restart(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
         """Re-run failed jobs from the step that failed (ARC's ``restart``); per-id outcomes."""
+        given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
+        ids = given.ids
         if self._delegator is not None:
             await self._delegator.ensure()
-        return await self._action(ids, "restart")
+        return given.rekey(await self._action(ids, "restart"))
 
     async def renew_delegation(self) -> str | None:
         """Push the current proxy file into the delegation now; returns its id (None: no proxy)."""
@@ -415,8 +427,9 @@ class ARCBackend:
     async def reload_proxy(self) -> None:
         """Start using the proxy file's current content, after it was replaced on disk.
 
-        In proxy mode new connections present it as TLS client certificate and idle connections
-        are closed; an existing delegation is renewed with it, so running jobs get it too.
+        New connections pick up a replaced proxy file on their own; this also closes the idle
+        connections at once (proxy mode), so the next call presents the new proxy, and renews an
+        existing delegation with it, so running jobs get it too.
 
         Raises:
             CredentialError: The proxy file cannot be used.
@@ -425,12 +438,8 @@ class ARCBackend:
         proxy = self.config.proxy
         if proxy is None:
             return
-        if self.config.auth_mode is AuthMode.PROXY and self._ssl_context is not None:
-            try:
-                self._ssl_context.load_cert_chain(str(proxy))
-            except (OSError, ssl.SSLError) as exc:
-                raise CredentialError(f"cannot use proxy {proxy} as TLS client certificate: {exc}",
-                                      endpoint=facade.endpoint) from exc
+        if self.config.auth_mode is AuthMode.PROXY and self._tls is not None:
+            self._tls.context()  # rebuilt from the file now; an unusable proxy raises CredentialError
             await facade.close_idle()
         if self.delegation_id is not None:
             await self.renew_delegation()
@@ -447,6 +456,8 @@ class ARCBackend:
 
         Usable while the job runs; an item the CE does not have yet is simply absent.
         """
+        given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
+        ids = given.ids
         facade = self._open_facade()
         states = await facade.bulk(ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status")
         found = [j for j, r in states.items() if r.found]
@@ -460,11 +471,11 @@ class ARCBackend:
                 raise text
             elif text is not None:
                 files[job_id][name] = text
-        return {
+        return given.rekey({
             j: Diagnostics(found=True, files=files[j]) if j in files
             else Diagnostics(found=False, reason="job not found on the CE")
             for j in unique(ids)
-        }
+        })
 
     async def fetch_output(
         self, ids: Sequence[JobID], dest: Path,
@@ -489,8 +500,10 @@ class ARCBackend:
             CredentialError: The CE refused the credential.
             TransportError: The CE could not be reached (``kind`` empty).
         """
+        given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
+        ids = given.ids
         fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
-        return await fetcher.fetch(ids, Path(dest), progress)
+        return given.rekey(await fetcher.fetch(ids, Path(dest), progress))
 
 
 class _StatusOf(dict[str | None, JobStatus]):

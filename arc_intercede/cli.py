@@ -4,8 +4,8 @@ Subcommands: ``info``, ``submit``, ``status``, ``wait``, ``fetch``, ``kill``, ``
 ``diagnose`` and ``proxy``; ``arc-intercede COMMAND --help`` documents each with examples.
 
 Exit codes: 0 success; 1 an operation failed (the CE refused, a job failed, a copy was not
-created, an output is incomplete); 2 bad usage, configuration or input; 3 ``wait`` timed out;
-130 interrupted.
+created, an output is incomplete); 2 bad usage, configuration or input, or a local credential that
+cannot be used (missing or expired proxy, bad token file); 3 ``wait`` timed out; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from typing import Any, Final, NoReturn, TextIO, TypeVar
 import yaml
 
 import arc_intercede
+from arc_intercede.auth import FileToken, ProxyCredential, token_expiry, warn_if_exposed
 from arc_intercede.backend import DIAGNOSE_ITEMS, ARCBackend
-from arc_intercede.config import ARCConfig
+from arc_intercede.config import ARCConfig, load_yaml, yaml_reason
 from arc_intercede.contract import InterCEdeError, JobOutput, JobStatus, OpOutcome, SubmissionSpec
-from arc_intercede.errors import ConfigurationError
+from arc_intercede.errors import ConfigurationError, LocalCredentialError
+from arc_intercede.jobids import normalise_ids
 from arc_intercede.jobspec import (
     JobFile,
     JobSpecError,
@@ -188,11 +190,15 @@ def _read_yaml(path: Path, what: str) -> Any:
         reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 text file"
         raise UsageError(f"cannot read {what} {path}: {reason}") from exc
     try:
-        return yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise UsageError(f"{path} is not valid YAML: {getattr(exc, 'problem', None) or exc}{where}") from exc
+        raise UsageError(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
+    if isinstance(data, Mapping):
+        entries = [data, *(e for e in (data.get("ces") or {}).values() if isinstance(e, Mapping))] \
+            if isinstance(data.get("ces", {}), Mapping) else [data]
+        if any(e.get("token") is not None for e in entries):
+            warn_if_exposed(path, f"{what} with an inline token")
+    return data
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -261,14 +267,17 @@ def _read_ids(words: Sequence[str]) -> list[str]:
     for word in words:
         if word == "-":
             ids.extend(line.strip() for line in sys.stdin if line.strip())
-        else:
-            ids.append(word)
+        elif word.strip():
+            ids.append(word.strip())
     return list(dict.fromkeys(ids))
 
 
 def _select_ids(args: argparse.Namespace, target: Target, store: JobStore, *, verb: str | None = None) -> list[str]:
-    """The given ids, or the local job list of the target CE (with ``--all`` when ``verb`` asks for it)."""
-    ids = _read_ids(args.ids)
+    """The given ids (job URLs of the CE mapped to ids), or the target CE's jobs in the local job list.
+
+    Without ids, ``verb`` (if given) requires ``--all``.
+    """
+    ids = list(dict.fromkeys(normalise_ids(_read_ids(args.ids), target.config.endpoint)))
     if ids:
         return ids
     if verb is not None and not getattr(args, "all", False):
@@ -316,7 +325,7 @@ def cmd_info(args: argparse.Namespace, target: Target, store: JobStore) -> int:
             except ConfigurationError as exc:
                 counts, counts_error = None, str(exc)
             req = ce.credential_requirements
-            return {
+            return {**_credential_lifetimes(target.config),
                 "ce": target.name, "endpoint": target.config.endpoint, "api_version": ce.api_version,
                 "queue": target.config.queue, "queues": queues, "counts": counts, "counts_error": counts_error,
                 "auth_mode": target.config.auth_mode.value,
@@ -343,10 +352,41 @@ def cmd_info(args: argparse.Namespace, target: Target, store: JobStore) -> int:
     if info["credentials"]["audience"]:
         lines.append(("Token audience", info["credentials"]["audience"]))
         lines.append(("Token scopes", " ".join(info["credentials"]["scopes"])))
+    for label, key in (("Proxy", "proxy"), ("Token", "token")):
+        if info[key] is not None:
+            lines.append((f"{label} valid until", _lifetime_text(info[key])))
     width = max(len(k) for k, _ in lines) + 1
     for key, value in lines:
         print(f"{key + ':':<{width}} {value}")
     return EXIT_OK
+
+
+def _credential_lifetimes(config: ARCConfig) -> dict[str, Any]:
+    """When the configured proxy and token expire, and how long they have left (never their content)."""
+    out: dict[str, Any] = {"proxy": None, "token": None}
+    now = datetime.now(UTC)
+    if config.proxy is not None:
+        proxy = ProxyCredential.load(config.proxy)
+        out["proxy"] = {"path": str(config.proxy), "expires": proxy.not_after.isoformat(),
+                        "seconds_left": int(proxy.seconds_left(now))}
+    token = config.token if config.token is not None else (
+        FileToken(config.token_file).token() if config.token_file is not None else None)
+    if token is not None:
+        exp = token_expiry(token)
+        out["token"] = {"expires": exp.isoformat() if exp else None,
+                        "seconds_left": int((exp - now).total_seconds()) if exp else None}
+    return out
+
+
+def _lifetime_text(entry: Mapping[str, Any]) -> str:
+    if entry["expires"] is None:
+        return "unknown (not a JWT)"
+    left = int(entry["seconds_left"])
+    when = datetime.fromisoformat(entry["expires"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if left <= 0:
+        return f"{when} (expired)"
+    hours, rest = divmod(left, 3600)
+    return f"{when} ({hours}h{rest // 60:02d}m left)"
 
 
 def _submit_job(args: argparse.Namespace) -> JobFile:
@@ -614,7 +654,7 @@ def cmd_action(args: argparse.Namespace, target: Target, store: JobStore) -> int
 
 def cmd_diagnose(args: argparse.Namespace, target: Target, store: JobStore) -> int:
     """``diagnose``: print the CE's diagnose items of each job."""
-    ids = _read_ids(args.ids)
+    ids = list(dict.fromkeys(normalise_ids(_read_ids(args.ids), target.config.endpoint)))
     if not ids:
         raise UsageError("diagnose: give at least one job id")
     items = list(dict.fromkeys(args.items)) if args.items else list(DIAGNOSE_ITEMS)
@@ -652,7 +692,10 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             raw = pw_path.read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read password file {pw_path}: {exc.strerror}") from exc
+        warn_if_exposed(pw_path, "password file")
         password = raw.removesuffix(b"\n").removesuffix(b"\r")
+        if not password:
+            raise UsageError(f"password file {pw_path} is empty")
     else:
         def password() -> bytes:
             return getpass.getpass(f"Enter pass phrase for {key}: ").encode("utf-8")
@@ -695,7 +738,10 @@ $ARC_INTERCEDE_STATE/jobs.jsonl, else $XDG_STATE_HOME/arc-intercede/jobs.jsonl (
 in that list. A job id '-' reads ids from standard input, one per line.
 
 exit codes: 0 success; 1 an operation failed (CE error, failed job, copy not created, incomplete
-output); 2 bad usage, configuration or input; 3 'wait' timed out; 130 interrupted.
+output); 2 bad usage, configuration or input, or an unusable local credential (missing or expired
+proxy: run '{PROG} proxy'); 3 'wait' timed out; 130 interrupted.
+
+job ids may also be given as job URLs of the selected CE (https://host:443/arex/ID).
 """
 
 _MAIN_EXAMPLES = f"""\
@@ -965,7 +1011,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UsageError, JobSpecError, ProxyError, ConfigurationError) as exc:
+    except (UsageError, JobSpecError, ProxyError, ConfigurationError, LocalCredentialError) as exc:
         return _fail(exc, EXIT_USAGE, verbose)
     except InterCEdeError as exc:
         return _fail(exc, EXIT_FAILED, verbose)

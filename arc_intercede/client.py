@@ -71,7 +71,7 @@ from pyarcrest.arc import ARCRest_1_1 as _PyARCRest11
 from pyarcrest.errors import ARCError, ARCHTTPError
 from pyarcrest.http import HTTPClient as _PyHTTPClient
 
-from arc_intercede.auth import TokenSource
+from arc_intercede.auth import TokenSource, current_context
 from arc_intercede.errors import (
     APIVersionError,
     ARCBackendError,
@@ -127,7 +127,7 @@ class ClientSettings:
     host: str
     port: int
     api_base: str
-    ssl_context: Any = field(repr=False)  # ssl.SSLContext (verifying; client cert in proxy mode)
+    ssl_context: Any = field(repr=False)  # ssl.SSLContext or auth.TLSContextProvider (current proxy file)
     connect_timeout_s: float
     read_timeout_s: float
     token_source: TokenSource | None = field(default=None, repr=False)
@@ -412,9 +412,10 @@ class _Connection(http.client.HTTPSConnection):
     response_class = _Response
 
     def __init__(self, settings: ClientSettings) -> None:
-        super().__init__(
-            settings.host, settings.port, timeout=settings.connect_timeout_s, context=settings.ssl_context
-        )
+        tls = settings.ssl_context
+        super().__init__(settings.host, settings.port, timeout=settings.connect_timeout_s,
+                         context=getattr(tls, "current", tls))
+        self._tls = tls
         self.endpoint = settings.endpoint
         self._read_timeout = settings.read_timeout_s
         self._shut = False
@@ -424,9 +425,15 @@ class _Connection(http.client.HTTPSConnection):
         self.served = 0
         self._live: socket.socket | None = None  # kept while http.client may drop self.sock
 
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None and current_context(self._tls) is not self._context:
+            self.close()  # the proxy file was renewed: reconnect with the new certificate
+        super().request(*args, **kwargs)
+
     def connect(self) -> None:
         if self._shut or self.cancelled:
             raise ConnectionAbortedError("the connection was shut down by its owner")
+        self._context = current_context(self._tls)  # the current proxy file (CredentialError if expired)
         super().connect()
         self._live = self.sock
         self.served = 0

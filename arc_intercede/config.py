@@ -27,7 +27,7 @@ import yaml
 from arc_intercede.errors import ConfigurationError
 from arc_intercede.pool import DEFAULT_SHARED_CONNECTIONS, DEFAULT_SHARED_THREADS
 
-__all__ = ["DEFAULT_SCOPES", "ARCConfig", "AuthMode", "HoldPolicy", "Limits"]
+__all__ = ["DEFAULT_SCOPES", "ARCConfig", "AuthMode", "CRLPolicy", "HoldPolicy", "Limits", "describe", "load_yaml"]
 
 DEFAULT_SCOPES: Final[tuple[str, ...]] = (
     "compute.create",
@@ -49,6 +49,18 @@ class HoldPolicy(enum.Enum):
     """Report them as ``HELD`` and ask the CE to kill those held longer than ``hold_grace_s``."""
 
 
+class CRLPolicy(enum.Enum):
+    """How the CRLs of the CA directory (``<hash>.r0`` ... ``<hash>.rN``) are used to verify the CE."""
+
+    IF_PRESENT = "if-present"
+    """Default, like ARC's client: refuse a CE certificate its issuer's CRL lists (or whose issuer's
+    CRL is expired or badly signed); accept one whose issuer has no CRL."""
+    REQUIRE = "require"
+    """Also refuse a CE certificate whose issuer has no CRL."""
+    OFF = "off"
+    """Ignore CRLs."""
+
+
 class AuthMode(enum.Enum):
     """How the backend authenticates (derived from which credentials are configured)."""
 
@@ -65,8 +77,8 @@ class Limits:
     """Ceilings for materialising one job's outputs (IC-ADR-001 §4), enforced mid-stream.
 
     Attributes:
-        max_total_bytes: Bytes written per job (default 10 GiB).
-        max_files: Files written per job (default 10 000).
+        max_total_bytes: Bytes written per job (default 10 GiB), an integer.
+        max_files: Files written per job (default 10 000), an integer.
         transfer_timeout_s: Wall-clock seconds for one job's whole fetch (default 3600).
     """
 
@@ -75,6 +87,10 @@ class Limits:
     transfer_timeout_s: float = 3600.0
 
     def __post_init__(self) -> None:
+        for name in ("max_total_bytes", "max_files"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigurationError(f"limits.{name} must be an integer, got {describe(value)}")
         _positive("limits.max_total_bytes", self.max_total_bytes)
         _positive("limits.max_files", self.max_files)
         _positive("limits.transfer_timeout_s", self.transfer_timeout_s)
@@ -89,6 +105,7 @@ class ARCConfig:
         queue: Default queue for submissions (a spec's own queue wins).
         ca_dir: Hashed CA directory used to verify the CE (grid style).
         ca_file: CA bundle used to verify the CE (alternative or addition to ``ca_dir``).
+        crl_policy: How CRLs in the CA directory are used (see :class:`CRLPolicy`).
         token: A bearer token (never shown in ``repr``).
         token_file: A file holding the bearer token, re-read when it changes.
         proxy: RFC 3820 proxy file. Alone: TLS client certificate and delegated to jobs. With a
@@ -120,6 +137,7 @@ class ARCConfig:
     queue: str | None = None
     ca_dir: Path | None = None
     ca_file: Path | None = None
+    crl_policy: CRLPolicy = CRLPolicy.IF_PRESENT
     token: str | None = field(default=None, repr=False)
     token_file: Path | None = None
     proxy: Path | None = None
@@ -141,28 +159,40 @@ class ARCConfig:
     shared_connections: int = DEFAULT_SHARED_CONNECTIONS
 
     def __post_init__(self) -> None:
+        if not isinstance(self.endpoint, str):
+            raise ConfigurationError(f"endpoint must be a string, got {describe(self.endpoint)}")
         parts = urlsplit(self.endpoint)
+        if "@" in parts.netloc:
+            # user:password@host (or the host:443@evil trick): never echo it, it may hold a password
+            raise ConfigurationError("endpoint must not contain user information ('user:password@'): "
+                                     "credentials go in token, token_file or proxy")
         if parts.scheme != "https":
-            raise ConfigurationError(f"endpoint must be an https:// URL, got {self.endpoint!r}")
+            raise ConfigurationError(f"endpoint must be an https:// URL, got {describe(self.endpoint)}")
         if not parts.hostname:
-            raise ConfigurationError(f"endpoint has no host name: {self.endpoint!r}")
+            raise ConfigurationError(f"endpoint has no host name: {describe(self.endpoint)}")
         try:
-            parts.port  # noqa: B018 - raises ValueError for a bad port
+            port = parts.port
         except ValueError as exc:
-            raise ConfigurationError(f"endpoint has a bad port: {self.endpoint!r}") from exc
+            raise ConfigurationError(f"endpoint has a bad port: {describe(self.endpoint)}") from exc
+        if port == 0 or (port is None and parts.netloc.endswith(":")):
+            raise ConfigurationError(f"endpoint port must be 1-65535: {describe(self.endpoint)}")
         if parts.query or parts.fragment:
-            raise ConfigurationError(f"endpoint must not have a query or fragment: {self.endpoint!r}")
+            raise ConfigurationError(f"endpoint must not have a query or fragment: {describe(self.endpoint)}")
         if self.ca_dir is None and self.ca_file is None:
             raise ConfigurationError("set ca_dir or ca_file: the CE is always verified")
         if self.token is not None and self.token_file is not None:
             raise ConfigurationError("set token or token_file, not both")
         if self.token is not None and not self.token.strip():
             raise ConfigurationError("token is empty")
+        if self.token is not None and not all("\x21" <= c <= "\x7e" for c in self.token):
+            # never quote it: http.client would, with the whole Authorization header
+            raise ConfigurationError("token holds a line break, space, control or non-ASCII character: "
+                                     "a bearer token is one line of visible ASCII characters")
         if self.token is None and self.token_file is None and self.proxy is None:
             raise ConfigurationError("no credential: set token, token_file or proxy")
         if self.api_version is not None and self.api_version not in SUPPORTED_API_VERSIONS:
             raise ConfigurationError(
-                f"api_version must be one of {', '.join(SUPPORTED_API_VERSIONS)}, got {self.api_version!r}"
+                f"api_version must be one of {', '.join(SUPPORTED_API_VERSIONS)}, got {describe(self.api_version)}"
             )
         for name in ("connect_timeout_s", "read_timeout_s", "request_timeout_s", "max_connections", "chunk_size",
                      "transfer_concurrency", "shared_threads"):
@@ -218,9 +248,9 @@ class ARCConfig:
         if not isinstance(data, Mapping):
             raise ConfigurationError(f"configuration must be a mapping, got {type(data).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted((k for k in data if k not in known), key=str)
         if unknown:
-            raise ConfigurationError(f"unknown configuration key(s): {', '.join(map(str, unknown))}")
+            raise ConfigurationError(f"unknown configuration key(s): {_keys(unknown)}")
         if "endpoint" not in data:
             raise ConfigurationError("configuration key 'endpoint' is required")
         kwargs: dict[str, Any] = {}
@@ -245,14 +275,101 @@ class ARCConfig:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigurationError(f"cannot read configuration {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(f"cannot read configuration {path}: not a UTF-8 text file") from exc
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
+            raise ConfigurationError(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
+        if isinstance(data, Mapping) and data.get("token") is not None:
+            _warn_if_exposed(path)
         try:
             return cls.from_mapping(data or {}, base_dir=path.parent)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{path}: {exc}") from exc
+
+
+def _warn_if_exposed(path: Path) -> None:
+    from arc_intercede.auth import warn_if_exposed  # auth imports this module
+
+    warn_if_exposed(path, "configuration file with an inline token")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate mapping keys (instead of silently keeping the last)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:  # the keys written here; merged (<<) keys may be overridden
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # an unhashable key: the constructor reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {describe(key)}", key_node.start_mark
+            )
+    loader.flatten_mapping(node)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML like ``yaml.safe_load``, but refuse duplicate keys in any mapping.
+
+    Raises:
+        yaml.YAMLError: The text is not YAML, or a mapping repeats a key.
+    """
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_reason(exc: yaml.YAMLError) -> str:
+    """One line saying what is wrong with a YAML text, and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(problem).split())
+
+
+_EXCERPT: Final = 40
+
+
+def _keys(keys: list[Any]) -> str:
+    shown = ", ".join(k if isinstance(k, str) and len(k) <= _EXCERPT else describe(k) for k in keys[:10])
+    return shown + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+
+
+def describe(value: Any) -> str:
+    """Show a user-supplied value in a message, bounded: a short excerpt of a scalar, else its type.
+
+    Never formats a whole container (a YAML alias bomb would take minutes and gigabytes) nor a huge
+    integer (Python refuses more than 4300 digits).
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 64:
+            return f"an integer of {value.bit_length()} bits"
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str | bytes):
+        text = value[:_EXCERPT]
+        shown = repr(text)
+        return shown if len(value) <= _EXCERPT else f"{shown[:-1]}...{shown[-1]} ({len(value)} characters)"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 _PATH_KEYS: Final = frozenset({"ca_dir", "ca_file", "token_file", "proxy"})
@@ -272,6 +389,12 @@ def _convert(key: str, value: Any, base_dir: Path | None) -> Any:
             raise ConfigurationError(f"{key} must be a path string")
         path = Path(value).expanduser()
         return (base_dir / path) if base_dir is not None and not path.is_absolute() else path
+    if key == "crl_policy":
+        try:
+            return CRLPolicy(value)
+        except (ValueError, TypeError) as exc:
+            choices = ", ".join(p.value for p in CRLPolicy)
+            raise ConfigurationError(f"crl_policy must be one of {choices}, got {describe(value)}") from exc
     if key in _STR_KEYS:
         if not isinstance(value, str):
             raise ConfigurationError(f"{key} must be a string, got {type(value).__name__}")
@@ -293,23 +416,29 @@ def _convert(key: str, value: Any, base_dir: Path | None) -> Any:
     if key == "hold_policy":
         try:
             return HoldPolicy(value)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             choices = ", ".join(p.value for p in HoldPolicy)
-            raise ConfigurationError(f"hold_policy must be one of {choices}, got {value!r}") from exc
+            raise ConfigurationError(f"hold_policy must be one of {choices}, got {describe(value)}") from exc
     if key == "limits":
         if not isinstance(value, Mapping):
             raise ConfigurationError("limits must be a mapping")
         names = {f.name for f in dataclasses.fields(Limits)}
-        unknown = sorted(set(value) - names)
+        unknown = sorted((k for k in value if k not in names), key=str)
         if unknown:
-            raise ConfigurationError(f"unknown limits key(s): {', '.join(map(str, unknown))}")
+            raise ConfigurationError(f"unknown limits key(s): {_keys(unknown)}")
         for name, item in value.items():
+            if name in ("max_total_bytes", "max_files") and (isinstance(item, bool) or not isinstance(item, int)):
+                raise ConfigurationError(f"limits.{name} must be an integer, got {describe(item)}")
             if isinstance(item, bool) or not isinstance(item, int | float):
                 raise ConfigurationError(f"limits.{name} must be a number")
         return Limits(**value)
-    raise ConfigurationError(f"unsupported configuration key {key!r}")  # pragma: no cover
+    raise ConfigurationError(f"unsupported configuration key {describe(key)}")  # pragma: no cover
 
 
 def _positive(name: str, value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+    try:
+        ok = value > 0 and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        ok = False
+    if not ok:
+        raise ConfigurationError(f"{name} must be a positive number, got {describe(value)}")

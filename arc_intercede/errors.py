@@ -6,7 +6,9 @@ The tree::
     └── ARCBackendError            .endpoint, .transient
         ├── ConfigurationError     bad config, unsupported spec feature, bad URL        transient=False
         ├── CredentialError        missing/expired/rejected credential, 401/403,        transient=False
-        │                          500 "User can't be assigned configuration"
+        │   │                      500 "User can't be assigned configuration"
+        │   └── LocalCredentialError  a local credential is unusable (missing, expired,  transient=False
+        │                          not a proxy, unsafe permissions): fix it, no CE was asked
         ├── TransportError         unreachable, TLS failure, reset, OSError             transient=True
         │   └── CETimeoutError     a connect/read/request deadline was exceeded         transient=True
         ├── CEResponseError        unexpected whole-call status or malformed body       transient for 5xx
@@ -42,6 +44,7 @@ __all__ = [
     "CETimeoutError",
     "ConfigurationError",
     "CredentialError",
+    "LocalCredentialError",
     "ReplyTooLargeError",
     "TransportError",
     "map_arc_errors",
@@ -77,6 +80,13 @@ class ConfigurationError(ARCBackendError):
 
 class CredentialError(ARCBackendError):
     """A credential is missing, unreadable, expired, or was rejected by the CE."""
+
+
+class LocalCredentialError(CredentialError):
+    """A local credential cannot be used as it is (missing, unreadable, expired, malformed, exposed).
+
+    Raised before anything is sent; the message names the file or setting, never the secret.
+    """
 
 
 class TransportError(ARCBackendError):

@@ -32,6 +32,7 @@ Every error names the offending field (``inputs[1].source: ...``) and is a :clas
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +42,7 @@ from typing import Any, Final
 
 import yaml
 
+from arc_intercede.config import describe, load_yaml, yaml_reason
 from arc_intercede.contract import FileRef, OutputSpec, Resources, SubmissionSpec
 
 __all__ = ["JobFile", "JobSpecError", "build_spec", "load_jobspec", "parse_duration", "parse_input", "with_extras"]
@@ -89,23 +91,27 @@ def parse_duration(value: str | int | float, *, field: str = "duration") -> int:
         JobSpecError: The value is not a positive duration.
     """
     if isinstance(value, bool):
-        raise JobSpecError(f"{field}: expected a duration such as 3600 or 1h30m, got {value!r}")
+        raise JobSpecError(f"{field}: expected a duration such as 3600 or 1h30m, got {describe(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise JobSpecError(f"{field}: expected a duration such as 3600 or 1h30m, got {describe(value)}")
     if isinstance(value, int | float):
         seconds = int(value)
     elif isinstance(value, str):
         text = value.strip()
+        if len(text) > 40:  # int() of more than 4300 digits raises; no duration needs 40 characters
+            raise JobSpecError(f"{field}: expected a duration such as 3600 or 1h30m, got {describe(value)}")
         if text.isdigit():
             seconds = int(text)
         else:
             compact = re.sub(r"\s+", "", text)
             parts = _DURATION_PART.findall(compact)
             if not parts or "".join(n + u for n, u in parts) != compact:
-                raise JobSpecError(f"{field}: expected a duration such as 3600 or 1h30m, got {value!r}")
+                raise JobSpecError(f"{field}: expected a duration such as 3600 or 1h30m, got {describe(value)}")
             seconds = sum(int(n) * _UNITS[u.lower()] for n, u in parts)
     else:
         raise JobSpecError(f"{field}: expected a duration such as 3600 or 1h30m, got {type(value).__name__}")
     if seconds <= 0:
-        raise JobSpecError(f"{field}: must be a positive duration, got {value!r}")
+        raise JobSpecError(f"{field}: must be a positive duration, got {describe(value)}")
     return seconds
 
 
@@ -126,9 +132,9 @@ def load_jobspec(path: Path | str) -> JobFile:
         reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 text file"
         raise JobSpecError(f"cannot read job specification {path}: {reason}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise JobSpecError(f"{path} is not valid YAML: {_yaml_reason(exc)}") from exc
+        raise JobSpecError(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
     if not isinstance(data, Mapping):
         raise JobSpecError(f"{path}: a job specification must be a YAML mapping with at least 'executable'")
     try:
@@ -219,14 +225,6 @@ def with_extras(job: JobFile, *, inputs: Sequence[FileRef] = (), outputs: Sequen
 # --- field converters ---------------------------------------------------------------------------
 
 
-def _yaml_reason(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is not None:
-        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return str(problem)
-
-
 def _string(value: Any, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise JobSpecError(f"{field}: expected a string, got {_kind(value)}")
@@ -259,7 +257,7 @@ def _opt_positive_int(value: Any, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise JobSpecError(f"{field}: expected a positive integer, got {value!r}")
+        raise JobSpecError(f"{field}: expected a positive integer, got {describe(value)}")
     return value
 
 
@@ -271,7 +269,7 @@ def _environment(value: Any) -> dict[str, str]:
     env: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise JobSpecError(f"environment: {key!r} is not a valid variable name")
+            raise JobSpecError(f"environment: {describe(key)} is not a valid variable name")
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             raise JobSpecError(f"environment.{key}: expected a string, got {_kind(item)}")
         env[key] = str(item)
@@ -285,7 +283,7 @@ def _inputs(value: Any, base: Path) -> Iterable[FileRef]:
         for name, source in value.items():
             field = f"inputs.{name}"
             if not isinstance(name, str):
-                raise JobSpecError(f"inputs: name {name!r} must be a string")
+                raise JobSpecError(f"inputs: name {describe(name)} must be a string")
             yield _file_ref(name, _string(source, field), False, base, field)
         return
     if not isinstance(value, list):
@@ -304,7 +302,7 @@ def _inputs(value: Any, base: Path) -> Iterable[FileRef]:
             raise JobSpecError(f"{field}.source: this field is required")
         executable = item.get("executable", False)
         if not isinstance(executable, bool):
-            raise JobSpecError(f"{field}.executable: expected true or false, got {executable!r}")
+            raise JobSpecError(f"{field}.executable: expected true or false, got {describe(executable)}")
         yield _file_ref(_opt_string(item.get("name"), f"{field}.name"), _string(item["source"], f"{field}.source"),
                         executable, base, field)
 
@@ -316,7 +314,7 @@ def _file_ref(name: str | None, source: str, executable: bool, base: Path, field
         if is_url:
             name = name.split("?", 1)[0]
     if not name or name in (".", "..") or name.startswith("/") or ".." in name.split("/"):
-        raise JobSpecError(f"{field}: cannot use {name!r} as a file name in the job's directory")
+        raise JobSpecError(f"{field}: cannot use {describe(name)} as a file name in the job's directory")
     if is_url:
         return FileRef(name=name, source=source, executable=executable)
     path = Path(source).expanduser()
@@ -341,7 +339,7 @@ def _local_executable(executable: str, inputs: list[FileRef], base: Path) -> tup
         raise JobSpecError(f"executable: local file {local} not found")
     name = local.name
     if name in names:
-        raise JobSpecError(f"executable: {name!r} clashes with an input of the same name")
+        raise JobSpecError(f"executable: {describe(name)} clashes with an input of the same name")
     return name, [FileRef(name=name, source=local, executable=True), *inputs]
 
 
@@ -359,7 +357,8 @@ def _outputs(value: Any) -> OutputSpec:
     files = _string_list(value.get("files"), "outputs.files")
     for i, name in enumerate(files):
         if name.startswith("/") or ".." in name.split("/"):
-            raise JobSpecError(f"outputs.files[{i}]: {name!r} must be a relative name inside the job's directory")
+            raise JobSpecError(
+                f"outputs.files[{i}]: {describe(name)} must be a relative name inside the job's directory")
     return OutputSpec(stdout=stdout, stderr=stderr, files=tuple(files))
 
 
@@ -367,10 +366,10 @@ def _check_names(spec: SubmissionSpec) -> None:
     seen: set[str] = set()
     for ref in spec.input_sandbox:
         if ref.name in seen:
-            raise JobSpecError(f"inputs: two inputs are named {ref.name!r}")
+            raise JobSpecError(f"inputs: two inputs are named {describe(ref.name)}")
         seen.add(ref.name)
     if spec.stdin is not None and spec.stdin not in seen and not spec.stdin.startswith("/"):
-        raise JobSpecError(f"stdin: {spec.stdin!r} is not one of the inputs")
+        raise JobSpecError(f"stdin: {describe(spec.stdin)} is not one of the inputs")
 
 
 def _kind(value: Any) -> str:
@@ -380,4 +379,4 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {describe(value)}"

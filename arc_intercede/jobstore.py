@@ -120,13 +120,13 @@ class JobStore:
             if entry.get("forgotten") is True:
                 jobs.pop(job_id, None)
                 continue
-            try:
-                record = JobRecord(job_id=job_id, ce=str(entry["ce"]), endpoint=str(entry["endpoint"]),
-                                   submitted=str(entry.get("submitted", "")),
-                                   tag=None if entry.get("tag") is None else str(entry["tag"]))
-            except KeyError as exc:
-                _log.warning("%s: skipping a record without %s", self.path, exc)
+            bad = [k for k in ("ce", "endpoint") if not isinstance(entry.get(k), str)] + [
+                k for k in ("submitted", "tag") if entry.get(k) is not None and not isinstance(entry[k], str)]
+            if bad:  # str() of a corrupt value could be huge or raise: such a record is skipped
+                _log.warning("%s: skipping a record without '%s' (a string)", self.path, bad[0])
                 continue
+            record = JobRecord(job_id=job_id, ce=entry["ce"], endpoint=entry["endpoint"],
+                               submitted=entry.get("submitted") or "", tag=entry.get("tag"))
             jobs.pop(job_id, None)
             jobs[job_id] = record
         return list(jobs.values())
@@ -178,7 +178,7 @@ class JobStore:
                 continue
             try:
                 entry = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, > 4300 digits, too deeply nested
                 if number - 1 == last:
                     _log.warning("%s: skipping a torn last line (an interrupted write)", self.path)
                 else:

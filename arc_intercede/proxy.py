@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
-from arc_intercede.errors import CredentialError
+from arc_intercede.errors import LocalCredentialError
 
 __all__ = [
     "PROXY_CERT_INFO_OID",
@@ -52,7 +53,7 @@ PROXY_POLICY_INHERIT_ALL: Final = b"0\x0c0\n\x06\x08+\x06\x01\x05\x05\x07\x15\x0
 BACKDATE: Final = timedelta(minutes=5)
 
 
-class ProxyError(CredentialError):
+class ProxyError(LocalCredentialError):
     """The user certificate or key cannot be used to make a proxy (the message says why)."""
 
 
@@ -229,10 +230,36 @@ def _load_certs(path: Path) -> list[x509.Certificate]:
     return certs
 
 
+def _check_key_mode(path: Path) -> None:
+    """Refuse a key file its group or others may access (Globus and ARC refuse it too)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        raise ProxyError(f"key file {path} is accessible by group or others (mode {mode:04o}); a private key "
+                         f"must be private: run 'chmod 600 {path}'")
+
+
+def _passphrase(password: Callable[[], bytes], path: Path) -> bytes:
+    try:
+        value = password()
+    except EOFError as exc:
+        raise ProxyError(f"{path} is encrypted and no pass phrase was given (end of input); "
+                         "use --password-file FILE") from exc
+    except OSError as exc:  # no terminal to ask on
+        raise ProxyError(f"{path} is encrypted and the pass phrase cannot be asked for ({exc.strerror or exc}); "
+                         "use --password-file FILE") from exc
+    if not value:
+        raise ProxyError(f"{path} is encrypted and the pass phrase given is empty")
+    return value
+
+
 def _load_key(path: Path, password: bytes | Callable[[], bytes] | None) -> CertificateIssuerPrivateKeyTypes:
     data = _read(path, "key file")
     if b"-----BEGIN" not in data:
         raise ProxyError(f"{path} is not a PEM private key")
+    _check_key_mode(path)
     pw = password if isinstance(password, bytes) else None
     try:
         key = serialization.load_pem_private_key(data, pw)
@@ -240,8 +267,8 @@ def _load_key(path: Path, password: bytes | Callable[[], bytes] | None) -> Certi
         # Encrypted key without a password, or a password for an unencrypted key.
         if pw is None and callable(password):
             try:
-                key = serialization.load_pem_private_key(data, password())
-            except ValueError as exc2:
+                key = serialization.load_pem_private_key(data, _passphrase(password, path))
+            except (ValueError, TypeError) as exc2:
                 raise ProxyError(f"cannot decrypt {path}: wrong pass phrase?") from exc2
         elif pw is None:
             raise ProxyError(f"{path} is encrypted and no pass phrase was given") from exc
@@ -250,9 +277,11 @@ def _load_key(path: Path, password: bytes | Callable[[], bytes] | None) -> Certi
     except ValueError as exc:
         if pw is not None:
             raise ProxyError(f"cannot decrypt {path}: wrong pass phrase?") from exc
-        raise ProxyError(f"{path} is not a usable private key: {exc}") from exc
+        raise ProxyError(f"{path} is not a usable private key") from exc
+    except ProxyError:
+        raise
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic keys
-        raise ProxyError(f"{path} is not a usable private key: {exc}") from exc
+        raise ProxyError(f"{path} is not a usable private key ({type(exc).__name__})") from exc
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
                       | ed448.Ed448PrivateKey):
         raise ProxyError(f"{path}: unsupported key type {type(key).__name__} (use RSA or EC)")

@@ -92,6 +92,7 @@ def make_pki(folder: Path, hostname: str = "localhost") -> PKI:
     pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     pki.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
+    pki.key_file.chmod(0o600)  # a private key must be private (the proxy maker refuses it otherwise)
     return pki
 
 

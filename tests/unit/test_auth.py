@@ -63,10 +63,11 @@ def test_context_verifies_with_hashed_ca_dir(pki: PKI, ce: FakeAREX, tmp_path: P
     ca_dir.mkdir()
     (ca_dir / f"{subject_hash}.0").write_bytes(pki.ca_file.read_bytes())
     handshake(make_ssl_context(ca_dir=ca_dir, ca_file=None), ce.port)
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / f"{subject_hash}.0").write_bytes(make_pki(tmp_path / "stranger").ca_file.read_bytes())
     with pytest.raises(ssl.SSLCertVerificationError):
-        handshake(make_ssl_context(ca_dir=empty, ca_file=None), ce.port)
+        handshake(make_ssl_context(ca_dir=other, ca_file=None), ce.port)
 
 
 def test_context_requires_a_ca() -> None:
@@ -273,12 +274,12 @@ def test_expired_proxy(tmp_path: Path) -> None:
 
 
 def test_missing_or_broken_proxy(tmp_path: Path, proxy_file: Path) -> None:
-    with pytest.raises(CredentialError, match="cannot read proxy"):
+    with pytest.raises(CredentialError, match="not found: make a new one with 'arc-intercede proxy'"):
         ProxyCredential.load(tmp_path / "absent")
     no_key = tmp_path / "nokey.pem"
     no_key.write_bytes(b"".join(
         c.public_bytes(serialization.Encoding.PEM) for c in x509.load_pem_x509_certificates(proxy_file.read_bytes())))
-    with pytest.raises(CredentialError, match="not a PEM proxy"):
+    with pytest.raises(CredentialError, match="no private key: it is not a proxy"):
         ProxyCredential.load(no_key)
     junk = tmp_path / "junk.pem"
     junk.write_text("hello")

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,8 +25,19 @@ EP = "https://ce.invalid:8443/arex"
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A config file with two CEs at the default location, and a private state dir; cwd = tmp_path."""
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A config file with two CEs at the default location, and a private state dir; cwd = tmp_path.
+
+    Files are created private (umask 077), as credentials and a configuration with a token should be.
+    """
+    saved = os.umask(0o077)
+    try:
+        yield from _env(tmp_path, monkeypatch)
+    finally:
+        os.umask(saved)
+
+
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("ARC_INTERCEDE_CONFIG", raising=False)
     monkeypatch.delenv("X509_USER_PROXY", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
@@ -36,7 +48,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cfg.write_text(f"default: local\nces:\n  local:\n    endpoint: {EP}\n    queue: batch\n    ca_dir: ca\n"
                    "    token: t0k3n\n  other:\n    endpoint: https://other.invalid/arex\n    ca_file: /x/ca.pem\n"
                    "    proxy: /x/proxy.pem\n")
-    return tmp_path
+    yield tmp_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -572,3 +584,195 @@ def test_proxy_default_out(env: Path, monkeypatch: pytest.MonkeyPatch, capsys: p
     code, _, _ = run(capsys, "proxy", "--cert", str(cert), "--key", str(key), "--bits", "1024")
     assert code == 0
     assert (env / "x509up").is_file()
+
+
+# --- credentials, TLS and bad input (issue 12): exact exit codes, no secret in any output ---------------------
+
+SECRET = "s3cr3t-T0KEN-value"
+
+
+def _user(folder: Path) -> tuple[Path, Path]:
+    from tests.unit.test_tls import user_credentials
+
+    return user_credentials(folder)
+
+
+def _client_config(env: Path, ce: Any, pki: Any, **keys: Any) -> str:
+    path = env / "client.yaml"
+    lines = [f"endpoint: {ce.endpoint}", f"ca_file: {pki.ca_file}", *(f"{k}: {v}" for k, v in keys.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def no_secret(out: str, err: str, *secrets: str) -> None:
+    for secret in (SECRET, *secrets):
+        assert secret not in out and secret not in err
+
+
+@pytest.mark.parametrize("content", [f"{SECRET}\r\nX-Evil: 1\n", f"{SECRET}\nline-two\n"])
+def test_token_file_with_line_break_exits_2_without_the_token(env: Path, ce: Any, pki: Any, content: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "bt").write_text(content)
+    cc = _client_config(env, ce, pki, token_file=env / "bt")
+    code, out, err = run(capsys, "--client-config", cc, "status", "abc")
+    assert (code, out) == (2, "")
+    one_error_line(err, f"token file {env / 'bt'}", "line break")
+    no_secret(out, err, "line-two", "X-Evil")
+
+
+def test_inline_token_with_crlf_exits_2_without_the_token(env: Path, ce: Any, pki: Any,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cc = _client_config(env, ce, pki, token=f'"{SECRET}\\r\\nX-Evil: 1"')
+    code, out, err = run(capsys, "-vv", "--client-config", cc, "status", "abc")
+    assert code == 2
+    assert "token holds a line break" in err
+    no_secret(out, err)
+
+
+def test_proxy_trouble_is_one_line_with_what_to_run(env: Path, ce: Any, pki: Any,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from arc_intercede.proxy import make_proxy
+
+    cert, key = _user(env)
+    expired = make_proxy(cert, key, env / "old", valid=timedelta(minutes=1), now=datetime.now(UTC) - timedelta(hours=2))
+    for proxy, fragment in ((expired.path, f"expired at {expired.not_after:%Y-%m-%d %H:%M:%S} UTC"),
+                            (env / "absent", "not found"),
+                            (cert, "holds a certificate but no private key")):
+        code, out, err = run(capsys, "--client-config", _client_config(env, ce, pki, proxy=proxy), "status", "abc")
+        assert (code, out) == (2, ""), err
+        one_error_line(err, str(proxy), fragment, "arc-intercede proxy")
+        assert "SSL" not in err and "PEM lib" not in err
+    assert ce.requests == []
+
+
+def test_info_shows_proxy_and_token_lifetimes(fake: type[FakeBackend], env: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+    import time
+    from datetime import timedelta
+
+    from arc_intercede.proxy import make_proxy
+
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "Token valid until:" in out and "unknown (not a JWT)" in out and "t0k3n" not in out
+    cert, key = _user(env)
+    make_proxy(cert, key, env / "x509up", valid=timedelta(hours=3))
+    payload = base64.urlsafe_b64encode(json.dumps({"exp": int(time.time()) + 5400}).encode()).decode().rstrip("=")
+    (env / "bt").write_text(f"aGVhZA.{payload}.c2ln")
+    code, out, _ = run(capsys, "info", "--proxy", str(env / "x509up"), "--token-file", str(env / "bt"))
+    assert code == 0
+    lines = {line.split(":", 1)[0]: line for line in out.splitlines()}
+    assert "h5" in lines["Proxy valid until"] and ("2h59m left" in lines["Proxy valid until"]
+                                                    or "3h00m left" in lines["Proxy valid until"])
+    assert "1h29m left" in lines["Token valid until"] or "1h30m left" in lines["Token valid until"]
+    assert payload not in out
+    code, out, _ = run(capsys, "info", "--json", "--proxy", str(env / "x509up"), "--token-file", str(env / "bt"))
+    data = json.loads(out)
+    assert 3 * 3600 - 120 < data["proxy"]["seconds_left"] <= 3 * 3600
+    assert 5400 - 120 < data["token"]["seconds_left"] <= 5400
+
+
+@pytest.mark.parametrize(("answer", "fragment"), [(EOFError(), "end of input"), ("", "pass phrase given is empty"),
+                                                  (OSError("no tty"), "cannot be asked for")])
+def test_pass_phrase_edge_cases_exit_2(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str], answer: Any, fragment: str) -> None:
+    cert, key = _user_cert(env, b"pw-" + SECRET.encode())
+
+    def ask(prompt: str) -> str:
+        if isinstance(answer, BaseException):
+            raise answer
+        return str(answer)
+
+    monkeypatch.setattr("getpass.getpass", ask)
+    code, out, err = run(capsys, "proxy", "--cert", str(cert), "--key", str(key), "--out", str(env / "p.pem"))
+    assert (code, out) == (2, "")
+    one_error_line(err, fragment)
+    assert not (env / "p.pem").exists()
+    (env / "pw.txt").write_text("\n")
+    code, out, err = run(capsys, "proxy", "--cert", str(cert), "--key", str(key), "--password-file",
+                         str(env / "pw.txt"), "--out", str(env / "p.pem"))
+    assert code == 2
+    one_error_line(err, "is empty")
+    (env / "pw.txt").write_text(f"wrong-{SECRET}\n")
+    code, out, err = run(capsys, "proxy", "--cert", str(cert), "--key", str(key), "--password-file",
+                         str(env / "pw.txt"), "--out", str(env / "p.pem"))
+    assert code == 2
+    one_error_line(err, "wrong pass phrase")
+    no_secret(out, err)
+
+
+def test_exposed_key_is_refused_and_password_file_warned(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert, key = _user_cert(env, b"pw")
+    (env / "pw.txt").write_text("pw\n")
+    key.chmod(0o644)
+    code, out, err = run(capsys, "proxy", "--cert", str(cert), "--key", str(key), "--password-file",
+                         str(env / "pw.txt"), "--out", str(env / "p.pem"), "--bits", "2048")
+    assert (code, out) == (2, "")
+    one_error_line(err, str(key), "mode 0644", "chmod 600")
+    key.chmod(0o600)
+    (env / "pw.txt").chmod(0o644)
+    code, out, err = run(capsys, "proxy", "--cert", str(cert), "--key", str(key), "--password-file",
+                         str(env / "pw.txt"), "--out", str(env / "p.pem"), "--bits", "2048")
+    assert code == 0
+    assert f"warning: password file {env / 'pw.txt'} is readable by others" in err
+
+
+def test_endpoint_with_password_exits_2_without_it(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for endpoint in (f"https://user:{SECRET}@ce.example/arex", f"https://ce.example:443@{SECRET}/arex"):
+        code, out, err = run(capsys, "--endpoint", endpoint, "--ca-dir", str(env), "status", "abc")
+        assert (code, out) == (2, "")
+        one_error_line(err, "user information")
+        no_secret(out, err)
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "file"])
+def test_wrong_ca_dir_exits_2_naming_it(env: Path, ce: Any, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = env / "cas"
+    if kind == "empty":
+        path.mkdir()
+    elif kind == "file":
+        path.write_text("x")
+    code, out, err = run(capsys, "--endpoint", ce.endpoint, "--ca-dir", str(path), "--token-file", str(env / "t"),
+                         "status", "abc")
+    assert (code, out) == (2, "")
+    one_error_line(err, str(path), "ca_dir")
+    assert "self-signed" not in err
+
+
+def test_job_urls_are_ids_and_foreign_ones_exit_2(fake: type[FakeBackend], env: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    fake.states = {"a": JobStatus.DONE}
+    code, out, _ = run(capsys, "status", "--json", "https://ce.invalid:8443/arex/a", " a ",
+                       "https://ce.invalid:8443/arex/rest/1.1/jobs/a")
+    assert code == 0
+    assert json.loads(out) == [{"job_id": "a", "state": "done", "ce": "local"}]
+    code, out, err = run(capsys, "kill", "https://other.invalid/arex/a")
+    assert (code, out) == (2, "")
+    one_error_line(err, "belongs to another CE")
+    assert fake.actions == []
+
+
+def test_duplicate_config_keys_exit_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = env / "dup.yaml"
+    cfg.write_text(f"ces:\n  a: {{endpoint: {EP}, ca_dir: /x, token: t}}\n  a: {{endpoint: {EP}, ca_dir: /y, "
+                   "token: t}\n")
+    code, _, err = run(capsys, "-c", str(cfg), "status", "x")
+    assert code == 2
+    one_error_line(err, "duplicate key 'a'", "line 3")
+
+
+def test_revoked_ce_exits_1_with_a_clear_line(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.fake_arex import FakeAREX
+    from tests.unit.test_tls import ca_dir, issue_server, make_ca, make_crl
+
+    ca = make_ca()
+    pki, serial = issue_server(ca, tmp_path / "srv")
+    cas = ca_dir(tmp_path / "cas", [ca], {0: make_crl(ca, [serial])})
+    (env / "t").write_text("tok")
+    with FakeAREX.start(pki) as ce:
+        code, out, err = run(capsys, "--endpoint", ce.endpoint, "--ca-dir", str(cas), "--token-file",
+                             str(env / "t"), "status", "abc")
+    assert (code, out) == (1, "")
+    one_error_line(err, "TLS verification of the CE failed: certificate revoked")
