@@ -28,12 +28,14 @@ class InputFile:
             the CE downloads.
         executable: Whether the job needs it executable.
         options: URL options as ``(name, value)`` pairs (``cache=no``, ``location=…``, …).
+        alternates: Further source URLs (ADL allows several ``Source`` elements).
     """
 
     name: str
     source: str = ""
     executable: bool = False
     options: tuple[tuple[str, str], ...] = ()
+    alternates: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
@@ -43,11 +45,19 @@ class InputFile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutputFile:
-    """One output: kept on the CE (``target == ""``) or uploaded by the CE to ``target``."""
+    """One output: kept on the CE (``target == ""``) or uploaded by the CE to ``target``.
+
+    Attributes:
+        name: Name in the session directory (``@name``: a list of outputs written by the job).
+        target: ``""`` (kept) or the URL the CE uploads to.
+        options: URL options; in xRSL those after a ``location=`` belong to that replica.
+        alternates: Further target URLs (ADL allows several ``Target`` elements).
+    """
 
     name: str
     target: str = ""
     options: tuple[tuple[str, str], ...] = ()
+    alternates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -216,7 +216,7 @@ def _options(values: list[str], rel: Relation, name: str) -> tuple[tuple[str, st
     return tuple(opts)
 
 
-def _job(relations: list[Relation], base_dir: Path | None) -> JobDescription:  # noqa: C901, PLR0912, PLR0915
+def _job(relations: list[Relation], base_dir: Path | None) -> JobDescription:
     f: dict[str, Any] = {}
     seen: set[str] = set()
     extras: list[tuple[str, str, tuple[Any, ...]]] = []
@@ -321,11 +321,11 @@ def _job(relations: list[Relation], base_dir: Path | None) -> JobDescription:  #
                 raise DescriptionSyntaxError(f"executables: {e!r} is not an input file")
         inputs = [replace(i, executable=True) if i.name in executables else i for i in inputs]
     if cache is not None:
-        inputs = [i if i.executable or i.is_local else replace(i, options=i.options + (("cache", cache),))
+        inputs = [i if i.executable or i.is_local else replace(i, options=(*i.options, ("cache", cache)))
                   for i in inputs]
     if threads is not None:
-        inputs = [i if i.is_local else replace(i, options=i.options + (("threads", threads),)) for i in inputs]
-        f["outputs"] = tuple(o if _kept(o) else replace(o, options=o.options + (("threads", threads),))
+        inputs = [i if i.is_local else replace(i, options=(*i.options, ("threads", threads))) for i in inputs]
+        f["outputs"] = tuple(o if _kept(o) else replace(o, options=(*o.options, ("threads", threads)))
                              for o in f.get("outputs", ()))
     f["inputs"] = tuple(inputs)
     f["runtime_environments"] = tuple(rtes)

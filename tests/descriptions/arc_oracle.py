@@ -7,6 +7,7 @@ Local inputs resolve against a fresh temporary cwd; their sources are reported r
 
 Self-contained on purpose (the chroot has no arc_intercede); keep it Python 3.9+ and stdlib only.
 """
+from __future__ import annotations
 
 import json
 import os
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 
-import arc  # noqa: E402  (python3-nordugrid-arc)
+import arc
 
 _RTE = re.compile(r'\( runtimeenvironment (=|!=|<=|>=|<|>) "((?:[^"]|"")*)"')
 
@@ -31,7 +32,7 @@ def _url(u, cwd):
     opts = {}
     try:
         opts = dict(u.Options())
-    except Exception:  # noqa: BLE001 - old bindings
+    except Exception:
         pass
     return {"scheme": u.Protocol(), "host": u.Host(), "path": u.Path(), "options": opts}
 

@@ -41,7 +41,7 @@ def run_oracle(items: list[dict[str, str]], timeout: float = 600) -> tuple[list[
     Returns:
         Per item ``{"ok", "error", "jobs"}``, and the seconds ARC spent parsing.
     """
-    proc = subprocess.run(  # noqa: S603
+    proc = subprocess.run(
         [str(RUNNER), "exec", "python3", "-c", SCRIPT.read_text()],
         input=json.dumps(items), capture_output=True, text=True, timeout=timeout, check=False,
     )
@@ -90,12 +90,16 @@ def reduce_ours(job: JobDescription) -> dict[str, Any]:
         "stdout": job.stdout,
         "stderr": job.stderr,
         "job_name": job.job_name,
-        "inputs": [{"name": i.name, "sources": [_our_source(i.name, i.source, i.options)],
+        "inputs": [{"name": i.name, "sources": [_our_source(i.name, i.source, i.options)]
+                    + [_our_source(i.name, a, ()) for a in i.alternates],
                     "executable": i.executable} for i in job.inputs],
         "outputs": [{"name": o.name,
                      "targets": [] if (not o.target or "://" not in o.target
                                        or o.target.lower().startswith("file:"))
-                     else [_our_source(o.name, o.target, o.options)]} for o in job.outputs],
+                     else [_our_source(o.name, o.target, o.options)]
+                     + [_our_source(o.name, a, (o.options[0],) if o.options[:1] == (("mandatory", "false"),)
+                                    or o.options[:1] == (("mandatory", "true"),) else ())
+                        for a in o.alternates]} for o in job.outputs],
         "queue": job.queue,
         "rejected_queue": job.rejected_queues[-1] if job.rejected_queues else None,
         "wall_time_s": job.wall_time_s,
