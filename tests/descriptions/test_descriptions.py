@@ -64,7 +64,7 @@ def test_prepare_adds_executable_and_outputs(tmp_path: Path) -> None:
         "d.txt": (tmp_path.resolve() / "d.txt", False), "run.sh": (tmp_path.resolve() / "run.sh", True)}
     assert [o.name for o in p.job.outputs] == ["o", "log"]
     (tmp_path / "d.txt").unlink()
-    with pytest.raises(DescriptionSyntaxError, match="d.txt"):
+    with pytest.raises(DescriptionSyntaxError, match=r"d\.txt"):
         prepare(job)
     assert prepare(job, check_files=False).missing == ("d.txt",)
 
