@@ -23,6 +23,7 @@ Errors are :class:`RSLError` with a 1-based line and column (ARC reports 0-based
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, TypeAlias, Union
@@ -37,6 +38,7 @@ REL_OPS: Final = ("=", "!=", "<", "<=", ">", ">=")
 _WS: Final = " \t\n\v\f\r"
 _BARE_STOP: Final = frozenset("+&|()=<>!\"'^#$" + _WS)
 _INVALID_NAME: Final = frozenset("+&|()=<>!\"'^#$")
+_WS_RUN: Final = re.compile(r"[ \t\n\v\f\r]+")
 
 
 class RSLError(ValueError):
@@ -164,6 +166,11 @@ class _Parser:
 
     def skip(self) -> None:
         s = self.s
+        m = _WS_RUN.match(s, self.n)
+        if m:
+            self.n = m.end()
+        if not s.startswith("(*", self.n):
+            return
         while self.n < len(s):
             c = s[self.n]
             if c in _WS:

@@ -173,7 +173,7 @@ def parse_xrsl(text: str, *, base_dir: Path | None = None) -> list[JobDescriptio
         where = f"job {k + 1}: " if tree.op == "+" else ""
         if not variants:
             raise DescriptionSyntaxError(f"{where}empty description")
-        jobs.append(replace(variants[0], alternatives=tuple(variants[1:])))
+        jobs.append(replace(variants[0], alternatives=tuple(variants[1:])) if len(variants) > 1 else variants[0])
     return jobs
 
 
