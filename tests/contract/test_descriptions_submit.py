@@ -57,7 +57,7 @@ def test_documented_xrsl_with_local_inputs_runs_and_fetches(client_config_path: 
 
 def test_bulk_files_matchmaking_refuses_per_job_before_any_post(client_config_path: Path, tmp_path: Path) -> None:
     (tmp_path / "multi.xrsl").write_text(
-        '+(&(executable=/bin/echo)(arguments="a""b" "$HOME" "(*")(stdout=o)(jobname=j1))'
+        '+(&(executable=/bin/echo)(arguments="a""b" "it''s" "(*")(stdout=o)(jobname=j1))'
         '(&(executable=/bin/echo)(arguments=two)(stdout=o)(jobname=j2)(runtimeenvironment>=NO/SUCH-1.0))\n')
     (tmp_path / "one.adl").write_text(
         '<ActivityDescription xmlns="http://www.eu-emi.eu/es/2010/12/adl"><ActivityIdentification><Name>j3</Name>'
@@ -79,7 +79,7 @@ def test_bulk_files_matchmaking_refuses_per_job_before_any_post(client_config_pa
             assert all(states[i] is JobStatus.DONE for i in ids), states
             outs = await ce.fetch_output(ids, tmp_path / "out")
             assert outs[sub.ids[0]].stdout is not None
-            assert outs[sub.ids[0]].stdout.read_text() == 'a"b $HOME (*\n'  # byte-exact through ADL
+            assert outs[sub.ids[0]].stdout.read_text() == 'a"b it\'s (*\n'  # byte-exact through ADL
             assert outs[sub.ids[2]].stdout is not None
             assert outs[sub.ids[2]].stdout.read_text() == "x & <y>\n"
             info = await ce.info(ids)
