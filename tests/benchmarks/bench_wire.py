@@ -5,7 +5,8 @@ Usage (stack up, proxy config; inside the stack lock)::
     python -m tests.benchmarks.bench_wire --client-config /var/lib/arc-intercede/state/proxy/client.yaml [--n 100]
 
 Creates N ``/bin/echo`` jobs with hostile arguments (``"``, ``'``, ``(*``, ``<&>``, backslash,
-non-ASCII; ``$`` and backticks are expanded by A-REX's job script in either format, as with ``arcsub``) through ``ARCBackend.submit_descriptions`` once with ``wire="adl"`` (one
+non-ASCII; ``$`` and backticks are expanded by A-REX's job script in either format, as with ``arcsub``)
+through ``ARCBackend.submit_descriptions`` once with ``wire="adl"`` (one
 ``ActivityDescriptions`` request per 100 jobs) and once with ``wire="xrsl"`` (multi-xRSL), prints the
 creation time of each, then runs one job of each and compares its stdout with the arguments byte for byte.
 All jobs are purged. A report, not a test.
