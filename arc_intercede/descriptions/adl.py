@@ -260,6 +260,9 @@ def write_adl(job: JobDescription, *, delegation_id: str | None = None, namespac
     parts.append("</Resources><DataStaging>")
     deleg = _el("DelegationID", delegation_id) if delegation_id else ""
     for i in job.inputs:
+        if any(k == "location" for k, _ in i.options):
+            raise DescriptionSyntaxError(
+                f"inputfiles {i.name!r}: replica locations of an input cannot be expressed in ADL; send xRSL")
         parts.append("<InputFile>" + _el("Name", i.name))
         if not i.is_local:
             parts.append("<Source>" + _el("URI", i.source) + deleg + _options_xml(i.options) + "</Source>")
@@ -268,6 +271,10 @@ def write_adl(job: JobDescription, *, delegation_id: str | None = None, namespac
             parts.append("<IsExecutable>true</IsExecutable>")
         parts.append("</InputFile>")
     for o in job.outputs:
+        keys = [k for k, _ in o.options]
+        if "location" in keys and any(k != "location" for k in keys[keys.index("location"):]):
+            raise DescriptionSyntaxError(
+                f"outputfiles {o.name!r}: options of a replica location cannot be expressed in ADL; send xRSL")
         parts.append("<OutputFile>" + _el("Name", o.name))
         if o.target and "://" in o.target and not o.target.lower().startswith("file:"):
             opts = tuple(p for p in o.options if p[0] != "mandatory")

@@ -9,6 +9,7 @@ In CI a missing chroot is a failure, never a skip. All corpus descriptions go to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -110,3 +111,37 @@ def test_generated_descriptions_agree_with_arc_and_round_trip(batch: list[tuple[
         assert compare(ours, arc["jobs"]) == [], text
         job = batch[k % len(batch)][0]
         assert ours[0].to_json() == job.to_json(), "our reading is the job the text was written from"
+
+
+def test_our_adl_means_the_prepared_job_to_arc() -> None:
+    """What we send (ADL) is read by ARC's own ADL parser as exactly the job we prepared."""
+    _require_oracle()
+    from arc_intercede.descriptions.adl import write_adl
+    from arc_intercede.descriptions.prepare import prepare
+
+    prepared: list[JobDescription] = []
+    for name, text in CASES:
+        ours, _ = _ours(text)
+        for job in ours or []:
+            try:
+                ready = prepare(job, check_files=False).job
+                ready = dataclasses.replace(
+                    ready, runtime_environments=tuple(r for r in ready.runtime_environments if r.op == "="),
+                    outputs=tuple(dataclasses.replace(o, options=tuple(p for p in o.options
+                                                                       if p != ("mandatory", "false")))
+                                  for o in ready.outputs))
+                write_adl(ready)
+            except DescriptionSyntaxError:
+                continue
+            prepared.append(ready)
+    assert len(prepared) >= 80
+    results, _ = run_oracle([{"text": write_adl(j)} for j in prepared])
+    for job, arc in zip(prepared, results, strict=True):
+        assert arc["ok"], arc["error"]
+        for out in arc["jobs"][0]["outputs"]:  # ARC's ADL reader adds mandatory=false to every target
+            for t in out["targets"]:
+                if t.get("options", {}).get("mandatory") == "false":
+                    del t["options"]["mandatory"]
+        # inputs: local ones go without a Source in ADL (uploaded), which ARC reads as file:NAME
+        diffs = [d for d in compare([job], arc["jobs"]) if "inputs" not in d]
+        assert diffs == [], write_adl(job)
