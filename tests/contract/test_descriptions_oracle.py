@@ -120,7 +120,7 @@ def test_our_adl_means_the_prepared_job_to_arc() -> None:
     from arc_intercede.descriptions.prepare import prepare
 
     prepared: list[JobDescription] = []
-    for name, text in CASES:
+    for _name, text in CASES:
         ours, _ = _ours(text)
         for job in ours or []:
             try:
