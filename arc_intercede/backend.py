@@ -260,6 +260,8 @@ class ARCBackend:
         from arc_intercede.descriptions.prepare import prepare, to_wire
 
         facade = self._open_facade()
+        if not jobs:
+            return Submission(ids={}, failures={})
         failures: dict[int, str] = {}
         ready: dict[int, Any] = {}
         targets = targets_from_info(await self.ce_info()) if matchmaking else None

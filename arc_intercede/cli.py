@@ -32,10 +32,10 @@ import yaml
 import arc_intercede
 from arc_intercede.backend import DIAGNOSE_ITEMS, ARCBackend
 from arc_intercede.config import ARCConfig
-from arc_intercede.contract import InterCEdeError, JobOutput, JobStatus, OpOutcome, SubmissionSpec
+from arc_intercede.contract import InterCEdeError, JobOutput, JobStatus, OpOutcome, Submission, SubmissionSpec
 from arc_intercede.descriptions.matchmaking import MatchError, match, targets_from_info
 from arc_intercede.descriptions.model import DescriptionSyntaxError, JobDescription
-from arc_intercede.descriptions.prepare import detect_language, load_descriptions, prepare, to_wire
+from arc_intercede.descriptions.prepare import detect_language, from_spec, load_descriptions, prepare, to_wire
 from arc_intercede.errors import ConfigurationError
 from arc_intercede.jobspec import (
     JobFile,
@@ -473,12 +473,15 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_submit_descriptions(args: argparse.Namespace, target: Target, store: JobStore, files: Sequence[str]) -> int:
     """``submit FILE...`` with xRSL/ADL (and YAML) files: one bulk submission for all their jobs."""
-    loaded = _load_all(files)
+    specs = [(name, load_jobspec(Path(name).expanduser())) for name in files if not _is_description(name)]
+    loaded = _load_all([name for name in files if _is_description(name)])
     bad = [f"{name}: {error}" if not error.startswith(name) else error for name, jobs, error in loaded if jobs is None]
     if bad:
         raise UsageError("; ".join(bad))
     jobs = [job for _, js, _ in loaded for job in js or []]
     origin = [name for name, js, _ in loaded for _ in js or []]
+    if args.dump and specs:
+        raise UsageError("submit --dump: only for xRSL/ADL files, not " + ", ".join(n for n, _ in specs))
 
     async def dump() -> list[str]:
         async with _backend(target) as ce:
@@ -499,7 +502,17 @@ def cmd_submit_descriptions(args: argparse.Namespace, target: Target, store: Job
 
     async def body() -> Any:
         async with _backend(target) as ce:
-            return await ce.submit_descriptions(jobs, matchmaking=not args.no_matchmaking, wire=args.wire)
+            # YAML specifications keep their own path (exact arguments); their copies follow the files' jobs
+            subs = [await ce.submit(job_file.spec, count=job_file.count) for _, job_file in specs]
+            sub = await ce.submit_descriptions(jobs, matchmaking=not args.no_matchmaking, wire=args.wire)
+            ids, failures = dict(sub.ids), dict(sub.failures)
+            for (name, job_file), extra in zip(specs, subs, strict=True):
+                base = len(origin)
+                origin.extend([name] * job_file.count)
+                jobs.extend([from_spec(job_file.spec)] * job_file.count)
+                ids.update((base + k, v) for k, v in extra.ids.items())
+                failures.update((base + k, v) for k, v in extra.failures.items())
+            return Submission(ids=ids, failures=failures)
 
     sub = _run(body)
     try:
