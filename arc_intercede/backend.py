@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Literal, Self
 
 from arc_intercede import description as xrsl
 from arc_intercede.auth import FileToken, StaticToken, TLSContextProvider, TokenSource
@@ -37,6 +37,7 @@ from arc_intercede.contract import (
     SubmissionSpec,
 )
 from arc_intercede.delegation import Delegator
+from arc_intercede.descriptions.model import JobDescription
 from arc_intercede.errors import (
     ARCBackendError,
     CEResponseError,
@@ -248,6 +249,75 @@ class ARCBackend:
         if job.uploads and ids:
             await self._upload(ids, failures, job.uploads)
         _log.info("submitted %d of %d copies to %s", len(ids), count, facade.endpoint)
+        return Submission(ids=ids, failures=failures)
+
+    async def submit_descriptions(
+        self, jobs: Sequence[JobDescription], *, matchmaking: bool = True, wire: str = "adl",
+    ) -> Submission:
+        """Create parsed xRSL/ADL jobs (several files' worth in one call) through the bulk path.
+
+        Each job is matched against the CE's GLUE2 info (unless ``matchmaking`` is False), prepared
+        as ARC's client does, sent in bulk creation requests (ADL ``ActivityDescriptions`` by
+        default, or A-REX-side multi-xRSL with ``wire="xrsl"``), and its local inputs uploaded.
+
+        Returns:
+            Per job index, the job id or the reason it was not created (a failed match or
+            preparation names the unmet requirement; nothing is sent for such a job).
+
+        Raises:
+            CredentialError, TransportError, CEResponseError: The first creation request failed.
+        """
+        from arc_intercede.descriptions.matchmaking import MatchError, match, targets_from_info
+        from arc_intercede.descriptions.model import DescriptionSyntaxError
+        from arc_intercede.descriptions.prepare import prepare, to_wire
+
+        facade = self._open_facade()
+        if not jobs:
+            return Submission(ids={}, failures={})
+        failures: dict[int, str] = {}
+        ready: dict[int, Any] = {}
+        targets = targets_from_info(await self.ce_info()) if matchmaking else None
+        for i, job in enumerate(jobs):
+            try:
+                chosen = match(job, targets) if targets is not None else job
+                ready[i] = prepare(chosen)
+            except (MatchError, DescriptionSyntaxError) as exc:
+                failures[i] = str(exc)
+        delegation_id = await self._delegator.ensure() if self._delegator is not None else None
+        language: Literal["adl", "xrsl"] = "xrsl" if wire == "xrsl" else "adl"
+        order = sorted(ready)
+        bodies: dict[int, str] = {}
+        for i in order:  # refuse what cannot be expressed before any request
+            try:
+                bodies[i] = to_wire([ready[i].job], language=language, delegation_id=delegation_id)
+            except DescriptionSyntaxError as exc:
+                failures[i] = str(exc)
+        order = [i for i in order if i in bodies]
+        ids: dict[int, JobID] = {}
+        for start in range(0, len(order), SUBMIT_BATCH):
+            chunk = order[start:start + SUBMIT_BATCH]
+            text = to_wire([ready[i].job for i in chunk], language=language, delegation_id=delegation_id)
+            try:
+                replies = await facade.call(
+                    partial(_create, text=text, queue=None, delegation_id=delegation_id, is_adl=language == "adl"),
+                    "create jobs")
+            except ARCBackendError as exc:
+                if not ids:
+                    raise
+                failures.update((i, _creation_failure(exc)) for i in order[start:])
+                break
+            for k, i in enumerate(chunk):
+                reply = replies[k] if k < len(replies) else None
+                if reply is None:
+                    failures[i] = "no reply from the CE for this job"
+                elif reply.code == 201 and reply.job_id:
+                    ids[i] = reply.job_id
+                else:
+                    failures[i] = f"creation failed: {reply.code} {reply.reason}"
+        for i in list(ids):
+            if ready[i].uploads:
+                await self._upload({i: ids[i]}, failures, ready[i].uploads)
+        _log.info("submitted %d of %d parsed jobs to %s", len(ids), len(jobs), facade.endpoint)
         return Submission(ids=ids, failures=failures)
 
     async def _delegation_for(self, spec: SubmissionSpec) -> str | None:
@@ -527,8 +597,9 @@ def _statuses(states: list[str | None]) -> list[JobStatus]:
         return [to_status(str(s)) if s is not None else JobStatus.UNKNOWN for s in states]
 
 
-def _create(client: RestClient, *, text: str, queue: str | None, delegation_id: str | None) -> list[JobReply]:
-    return client.create_jobs(text, queue=queue, delegation_id=delegation_id)
+def _create(client: RestClient, *, text: str, queue: str | None, delegation_id: str | None,
+            is_adl: bool = False) -> list[JobReply]:
+    return client.create_jobs(text, queue=queue, delegation_id=delegation_id, is_adl=is_adl)
 
 
 def _job_id(reply: JobReply) -> str:

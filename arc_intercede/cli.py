@@ -33,7 +33,10 @@ import arc_intercede
 from arc_intercede.auth import FileToken, ProxyCredential, token_expiry, warn_if_exposed
 from arc_intercede.backend import DIAGNOSE_ITEMS, ARCBackend
 from arc_intercede.config import ARCConfig, load_yaml, yaml_reason
-from arc_intercede.contract import InterCEdeError, JobOutput, JobStatus, OpOutcome, SubmissionSpec
+from arc_intercede.contract import InterCEdeError, JobOutput, JobStatus, OpOutcome, Submission, SubmissionSpec
+from arc_intercede.descriptions.matchmaking import MatchError, match, targets_from_info
+from arc_intercede.descriptions.model import DescriptionSyntaxError, JobDescription
+from arc_intercede.descriptions.prepare import detect_language, from_spec, load_descriptions, prepare, to_wire
 from arc_intercede.errors import ConfigurationError, LocalCredentialError
 from arc_intercede.jobids import normalise_ids
 from arc_intercede.jobspec import (
@@ -418,7 +421,11 @@ def _submit_job(args: argparse.Namespace) -> JobFile:
 
 
 def cmd_submit(args: argparse.Namespace, target: Target, store: JobStore) -> int:
-    """``submit``: create jobs from a YAML job specification or from a command line."""
+    """``submit``: create jobs from job files (YAML, xRSL, ADL) or from a command line."""
+    files: list[str] = args.spec or []
+    if files and (len(files) > 1 or args.dump or any(_is_description(f) for f in files)):
+        return cmd_submit_descriptions(args, target, store, files)
+    args.spec = files[0] if files else None
     job = _submit_job(args)
 
     async def body() -> Any:
@@ -443,6 +450,128 @@ def cmd_submit(args: argparse.Namespace, target: Target, store: JobStore) -> int
             print(job_id)
         for i in sorted(sub.failures):
             print(f"{PROG}: copy {i} was not created: {sub.failures[i]}", file=sys.stderr)
+    return EXIT_FAILED if sub.failures else EXIT_OK
+
+
+def _is_description(path: str) -> bool:
+    try:
+        with open(Path(path).expanduser(), encoding="utf-8", errors="replace") as f:
+            return detect_language(f.read(4096)) != "yaml"
+    except OSError:
+        return False
+
+
+def _load_all(files: Sequence[str]) -> list[tuple[str, list[JobDescription] | None, str]]:
+    out: list[tuple[str, list[JobDescription] | None, str]] = []
+    for name in files:
+        try:
+            out.append((name, load_descriptions(Path(name).expanduser()), ""))
+        except DescriptionSyntaxError as exc:
+            out.append((name, None, str(exc)))
+    return out
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    """``describe``: parse and prepare job files without contacting a CE."""
+    results = []
+    for name, jobs, error in _load_all(args.files):
+        entry: dict[str, Any] = {"file": name, "ok": jobs is not None, "error": error or None, "jobs": []}
+        for job in jobs or []:
+            data = job.to_json()
+            try:
+                prepared = prepare(job, check_files=False)
+                data["missing_inputs"] = list(prepared.missing)
+                data["uploads"] = [{"name": u.name, "path": str(u.path)} for u in prepared.uploads]
+            except DescriptionSyntaxError as exc:
+                data["prepare_error"] = str(exc)
+            entry["jobs"].append(data)
+        results.append(entry)
+    if args.json:
+        _print_json(results)
+    else:
+        for entry in results:
+            if not entry["ok"]:
+                print(f"{PROG}: error: {entry['error']}")
+                continue
+            for k, data in enumerate(entry["jobs"]):
+                print(f"{entry['file']} job {k + 1}: {data['executable']} {' '.join(data['arguments'])}".rstrip())
+                for key in ("queue", "wall_time_s", "cpu_time_s", "memory_mb", "count", "job_name"):
+                    if data[key] is not None:
+                        print(f"  {key}: {data[key]}")
+                for rte in data["runtime_environments"]:
+                    print(f"  runtime environment: {rte['op']} {rte['name']}")
+                for f in data["inputs"]:
+                    print(f"  input {f['name']}: {f['source'] or '(upload)'}")
+                for f in data["outputs"]:
+                    print(f"  output {f['name']}: {f['target'] or '(kept)'}")
+                for name in data.get("missing_inputs", []):
+                    print(f"  missing local input: {name}")
+                if "prepare_error" in data:
+                    print(f"  cannot be sent: {data['prepare_error']}")
+    return EXIT_OK if all(e["ok"] for e in results) else EXIT_USAGE
+
+
+def cmd_submit_descriptions(args: argparse.Namespace, target: Target, store: JobStore, files: Sequence[str]) -> int:
+    """``submit FILE...`` with xRSL/ADL (and YAML) files: one bulk submission for all their jobs."""
+    specs = [(name, load_jobspec(Path(name).expanduser())) for name in files if not _is_description(name)]
+    loaded = _load_all([name for name in files if _is_description(name)])
+    bad = [f"{name}: {error}" if not error.startswith(name) else error for name, jobs, error in loaded if jobs is None]
+    if bad:
+        raise UsageError("; ".join(bad))
+    jobs = [job for _, js, _ in loaded for job in js or []]
+    origin = [name for name, js, _ in loaded for _ in js or []]
+    if args.dump and specs:
+        raise UsageError("submit --dump: only for xRSL/ADL files, not " + ", ".join(n for n, _ in specs))
+
+    async def dump() -> list[str]:
+        async with _backend(target) as ce:
+            targets = None if args.no_matchmaking else targets_from_info(await ce.ce_info())
+        texts = []
+        for job in jobs:
+            chosen = match(job, targets) if targets is not None else job
+            texts.append(to_wire([prepare(chosen).job], language=args.wire))
+        return texts
+
+    if args.dump:
+        try:
+            for text in _run(dump):
+                print(text)
+        except (MatchError, DescriptionSyntaxError) as exc:
+            raise UsageError(str(exc)) from None
+        return EXIT_OK
+
+    async def body() -> Any:
+        async with _backend(target) as ce:
+            # YAML specifications keep their own path (exact arguments); their copies follow the files' jobs
+            subs = [await ce.submit(job_file.spec, count=job_file.count) for _, job_file in specs]
+            sub = await ce.submit_descriptions(jobs, matchmaking=not args.no_matchmaking, wire=args.wire)
+            ids, failures = dict(sub.ids), dict(sub.failures)
+            for (name, job_file), extra in zip(specs, subs, strict=True):
+                base = len(origin)
+                origin.extend([name] * job_file.count)
+                jobs.extend([from_spec(job_file.spec)] * job_file.count)
+                ids.update((base + k, v) for k, v in extra.ids.items())
+                failures.update((base + k, v) for k, v in extra.failures.items())
+            return Submission(ids=ids, failures=failures)
+
+    sub = _run(body)
+    try:
+        store.add(JobRecord.now(sub.ids[i], ce=target.name, endpoint=target.config.endpoint, tag=jobs[i].job_name)
+                  for i in sorted(sub.ids))
+    except OSError as exc:
+        _log.error("the jobs were submitted but could not be recorded in the local job list %s: %s",
+                   store.path, exc.strerror or exc)
+    if args.json:
+        _print_json({
+            "ce": target.name, "endpoint": target.config.endpoint, "count": len(jobs),
+            "jobs": [{"job": i, "file": origin[i], "job_id": sub.ids[i]} for i in sorted(sub.ids)],
+            "failures": [{"job": i, "file": origin[i], "reason": sub.failures[i]} for i in sorted(sub.failures)],
+        })
+    else:
+        for i in sorted(sub.ids):
+            print(sub.ids[i])
+        for i in sorted(sub.failures):
+            print(f"{PROG}: {origin[i]}: job {i + 1} was not created: {sub.failures[i]}", file=sys.stderr)
     return EXIT_FAILED if sub.failures else EXIT_OK
 
 
@@ -854,7 +983,15 @@ def build_parser() -> argparse.ArgumentParser:
                        f"  {PROG} submit --input https://example.org/big.tar -- /bin/tar xf big.tar\n"),
              usage=(f"{PROG} submit [options] JOB.yaml\n"
                     f"       {PROG} submit [options] [-i [NAME=]PATH|URL]... [-o NAME]... -- EXECUTABLE [ARGS...]"))
-    p.add_argument("spec", nargs="?", metavar="JOB.yaml", help="job specification file")
+    p.add_argument("spec", nargs="*", metavar="FILE",
+                   help="job files: YAML job specifications, xRSL or ADL (recognised by content); several "
+                        "files are submitted in bulk")
+    p.add_argument("--dump", action="store_true",
+                   help="xRSL/ADL files: print exactly what would be sent (after matchmaking) and submit nothing")
+    p.add_argument("--no-matchmaking", action="store_true",
+                   help="xRSL/ADL files: do not check the jobs against the CE's published queues and RTEs")
+    p.add_argument("--wire", choices=("adl", "xrsl"), default="adl",
+                   help="xRSL/ADL files: description language sent to A-REX (default: adl)")
     p.add_argument("-i", "--input", dest="inputs", action="append", default=[], metavar="[NAME=]PATH|URL",
                    help="add an input file (repeatable); a local path is uploaded, a URL fetched by the CE")
     p.add_argument("-o", "--output", dest="outputs", action="append", default=[], metavar="NAME",
@@ -869,6 +1006,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set an environment variable for the job (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON: ids and per-copy failures")
     p.set_defaults(func=cmd_submit)
+
+    p = _sub(subs, "describe", help="parse xRSL/ADL/YAML job files and show what would be sent, offline",
+             description="Parse job files (xRSL, ADL or YAML, recognised by content) as ARC's client reads them, "
+                         "prepare them, and show each job: user-side meaning, times in seconds, memory in MB. "
+                         "Contacts no CE; local inputs need not exist (missing ones are listed). Exit code 2 "
+                         "if a file is invalid.",
+             examples=f"  {PROG} describe job.xrsl\n  {PROG} describe --json a.xrsl b.adl job.yaml\n")
+    p.add_argument("files", nargs="+", metavar="FILE", help="job files")
+    p.add_argument("--json", action="store_true",
+                   help='print a JSON array: one {"file", "ok", "error", "jobs"} per FILE')
+    p.set_defaults(func=None, offline=cmd_describe)
 
     p = _sub(subs, "status", help="show job states",
              description="Show the state of jobs: waiting, running, held, done, failed, aborted, or unknown (the "
@@ -1002,6 +1150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         if command_line and args.command != "submit":  # pragma: no cover - _split_command only splits submit
             raise UsageError(f"{args.command}: unexpected '--'")
+        if getattr(args, "offline", None) is not None:
+            return int(args.offline(args))
         if args.func is None:
             return cmd_proxy(args)
         target = resolve_target(args)
@@ -1011,7 +1161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UsageError, JobSpecError, ProxyError, ConfigurationError, LocalCredentialError) as exc:
+    except (UsageError, JobSpecError, ProxyError, ConfigurationError, LocalCredentialError,
+            DescriptionSyntaxError) as exc:
         return _fail(exc, EXIT_USAGE, verbose)
     except InterCEdeError as exc:
         return _fail(exc, EXIT_FAILED, verbose)

@@ -1091,15 +1091,16 @@ class _RestMixin:
         reply = self._json("GET", "/jobs", "list jobs")
         return [str(j["id"]) for j in _as_list(reply.get("job")) if isinstance(j, dict) and "id" in j]
 
-    def create_jobs(self, description: str, *, queue: str | None, delegation_id: str | None) -> list[JobReply]:
-        """Submit one (multi-)xRSL text; return one reply per description, in order.
+    def create_jobs(self, description: str, *, queue: str | None, delegation_id: str | None,
+                    is_adl: bool = False) -> list[JobReply]:
+        """Submit one (multi-)xRSL text or ADL document; return one reply per description, in order.
 
         ``value`` is the initial state; ``code`` is 201 on success. Never retried.
         """
         try:
             # Bytes: http.client would encode a str body as Latin-1.
             results = self.createJobs(  # type: ignore[attr-defined]
-                description.encode("utf-8"), queue=queue, delegationID=delegation_id, isADL=False
+                description.encode("utf-8"), queue=queue, delegationID=delegation_id, isADL=is_adl
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise CEResponseError(f"create jobs: malformed reply: {exc!r}", endpoint=self.endpoint) from exc

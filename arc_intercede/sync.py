@@ -225,6 +225,7 @@ class ARCBackend:
     # --- the async backend's methods, run on the background loop --------------------------------
 
     submit = _Sync(AsyncARCBackend.submit)
+    submit_descriptions = _Sync(AsyncARCBackend.submit_descriptions)
     status = _Sync(AsyncARCBackend.status)
     info = _Sync(AsyncARCBackend.info)
     counts = _Sync(AsyncARCBackend.counts)
