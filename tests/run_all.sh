@@ -3,7 +3,8 @@
 # everything it needs and runs:
 #   1. host packages: debootstrap, curl, ca-certificates (apt, only if missing)
 #   2. the Python environment: .venv in the repo, `pip install -e '.[dev]'`
-#   3. unit tests: pytest (pyproject selects -m "not remote")
+#   3. static checks (ruff check, mypy --strict; findings fail the run), unit tests: pytest (pyproject
+#      selects -m "not remote")
 #   4. the contract suite against the ARC 7 + Slurm stack (compose/arc-slurm/chroot-stack), in both
 #      configurations: up proxy -> pytest --config proxy -> up token -> pytest --config token
 #   5. stack down (always), timings
@@ -87,7 +88,11 @@ python_env() {
 timed "python env (.venv)" python_env
 PY="$VENV/bin/python"
 
-# 3. unit tests ----------------------------------------------------------------------------------------------------
+# 3. static checks, then unit tests -------------------------------------------------------------------------------
+say "static checks: ruff check, mypy --strict"
+timed "ruff check" "$VENV/bin/ruff" check arc_intercede tests || FAILED+=("ruff check")
+timed "mypy --strict" "$PY" -m mypy || FAILED+=("mypy")
+
 say "unit tests: pytest"
 rc=0
 timed "unit tests" "$PY" -m pytest -p no:cacheprovider || rc=$?
