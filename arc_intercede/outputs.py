@@ -164,6 +164,11 @@ class OutputFetcher:
         if not reason and declared is not None:
             missing = _missing(result, declared)
             if missing:
+                # The gmlog directory is declared as an output but is the CE's own job log, not in the
+                # session directory (its ``errors`` item is in ``log``): leave it out.
+                gmlog = await self._facade.call(lambda c: _gmlog_name(c, job_id), f"local of {job_id}")
+                missing = [m for m in missing if m.rstrip("/") != gmlog]
+            if missing:
                 reason = f"{MISSING_OUTPUT}: declared but not in the session directory: {', '.join(map(repr, missing))}"
         if not reason and log_trouble:
             reason = log_trouble
@@ -209,6 +214,20 @@ def _log_and_outputs(client: RestClient, job_id: str, dest: Path) -> tuple[Path 
     if listed is not None and not listed.endswith("[truncated]"):
         declared = declared_outputs(listed)
     return log, trouble, declared
+
+
+def _gmlog_name(client: RestClient, job_id: str) -> str | None:
+    """Return the job's gmlog directory name from A-REX's ``local`` diagnose item (``gmlog=NAME``)."""
+    try:
+        text = client.diagnose(job_id, "local", MAX_OUTPUT_LIST_BYTES)
+    except ARCBackendError as exc:
+        _whole_ce(exc)
+        return None
+    for line in (text or "").splitlines():
+        key, _, value = line.partition("=")
+        if key == "gmlog" and value.strip():
+            return value.strip().strip("/")
+    return None
 
 
 def _whole_ce(exc: ARCBackendError) -> None:

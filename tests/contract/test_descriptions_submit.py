@@ -57,7 +57,7 @@ def test_documented_xrsl_with_local_inputs_runs_and_fetches(client_config_path: 
 
 def test_bulk_files_matchmaking_refuses_per_job_before_any_post(client_config_path: Path, tmp_path: Path) -> None:
     (tmp_path / "multi.xrsl").write_text(
-        '+(&(executable=/bin/echo)(arguments="a""b" "it''s" "(*")(stdout=o)(jobname=j1))'
+        '+(&(executable=/bin/echo)(arguments="a""b" "it\'s" "(*")(stdout=o)(jobname=j1))'
         '(&(executable=/bin/echo)(arguments=two)(stdout=o)(jobname=j2)(runtimeenvironment>=NO/SUCH-1.0))\n')
     (tmp_path / "one.adl").write_text(
         '<ActivityDescription xmlns="http://www.eu-emi.eu/es/2010/12/adl"><ActivityIdentification><Name>j3</Name>'

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from arc_intercede import JobStatus, TransportError
+from arc_intercede import ConfigurationError, JobStatus
 from arc_intercede.proxy import make_proxy
 from arc_intercede.sync import ARCBackend, ProxyRenewal
 from tests.contract.helpers import JOB_TIMEOUT_S, backend_config, shell_job
@@ -81,8 +81,8 @@ def test_sync_errors_are_typed(client_config_path: Path, tmp_path: Path) -> None
     empty_ca = tmp_path / "ca"
     empty_ca.mkdir()
     ce = ARCBackend(backend_config(client_config_path, ca_dir=empty_ca, ca_file=None))
-    with pytest.raises(TransportError, match="TLS verification"):
-        ce.open()
+    with pytest.raises(ConfigurationError, match=r"CA directory \(ca_dir\) .* holds no CA certificates"):
+        ce.open()  # refused before any connection, naming the path
     ce.close()
     ce.close()
 

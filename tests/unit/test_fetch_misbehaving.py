@@ -311,6 +311,18 @@ def test_declared_output_never_written_is_missing_output(fake, tmp_path: Path) -
     assert again.complete, again
 
 
+def test_declared_gmlog_directory_is_not_a_missing_output(fake, tmp_path: Path) -> None:
+    # A-REX declares the gmlog directory as an output ("/joblog") but keeps it out of the session
+    # directory; its name is the "gmlog=" line of the job's "local" item (seen on ARC 7.0).
+    job = fake.ce.add_job(files={"o": b"hi\n"})
+    fake.ce.diagnose[job] = {"output": b"/o\n/joblog\n", "local": b"globalid=x\ngmlog=joblog\nqueue=batch\n"}
+    out = _fetch(fake, [job], tmp_path / "dest")[job]
+    assert out.complete, out.reason
+    fake.ce.diagnose[job] = {"output": b"/o\n/joblog\n/lost\n", "local": b"gmlog=joblog\n"}
+    again = _fetch(fake, [job], tmp_path / "dest2")[job]
+    assert again.reason == "missing-output: declared but not in the session directory: 'lost'"
+
+
 def test_declared_outputs_parse_like_arex_writes_them() -> None:
     text = "/out.txt\n/with\\ space\\\\and\\ backslash\n/dir/\n/up gsiftp://h/x\n\n/\n/@dynamic.list\n"
     assert declared_outputs(text) == ["out.txt", "with space\\and backslash", "dir/"]
