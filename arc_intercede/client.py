@@ -80,6 +80,7 @@ from arc_intercede.errors import (
     ReplyTooLargeError,
     TransportError,
     http_error,
+    is_credential_failure,
     map_arc_errors,
 )
 
@@ -657,6 +658,10 @@ class SafeHTTPClient(_PyHTTPClient):
             self._deadline = deadline
             if resp.isclosed():  # an empty body: the deadline ended with the headers
                 _DEADLINES.disarm(deadline)
+            if is_credential_failure(resp.status, resp.reason or ""):
+                # ARC-QUIRK: A-REX keeps the identity it assigned to a connection; a refreshed token
+                # is only seen on a new one.
+                conn.poisoned = True
             return _ErrorResponse(resp) if resp.status >= 400 else resp
 
     def _exchange_error(self, what: str, kind: str, detail: str) -> TransportError:
