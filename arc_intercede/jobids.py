@@ -107,7 +107,11 @@ class IdMap:
         if isinstance(ids, str):
             raise ConfigurationError("job ids must be a list of ids, not one string")
         given = list(dict.fromkeys(ids))
-        sent = normalise_ids(given, endpoint)
+        try:  # the common case, plain ids, without a Python call per id
+            plain = "://" not in "\n".join(given) and list(map(str.strip, given)) == given
+        except TypeError:
+            plain = False
+        sent = given if plain else normalise_ids(given, endpoint)
         self.ids: list[str] = list(dict.fromkeys(sent))
         """The distinct bare ids, in order."""
         self._pairs = None if sent == given else list(zip(given, sent, strict=True))

@@ -6,10 +6,12 @@ import asyncio
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arc_intercede import ARCBackend
 from arc_intercede.backend import _statuses
-from arc_intercede.client import _bulk_body
+from arc_intercede.client import _all_possible, _bulk_body, possible_job_id
 from arc_intercede.contract import JobStatus
 from arc_intercede.errors import CEResponseError
 from tests.fake_arex import PKI, FakeAREX
@@ -89,3 +91,12 @@ def test_held_jobs_are_tracked_and_forgotten(ce: FakeAREX, pki: PKI) -> None:
             return first, second, set(backend._held_since)
 
     assert asyncio.run(main()) == ({held}, {held}, set())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=70), st.sampled_from(["", ".", "..", "a/b", "ok", "x" * 63, "é" * 64]))))
+def test_whole_chunk_id_check_never_passes_an_impossible_id(jobs: list[str]) -> None:
+    if _all_possible(jobs):
+        assert all(possible_job_id(j) for j in jobs)
+    if jobs and all(possible_job_id(j) and len(j) <= 63 for j in jobs):
+        assert _all_possible(jobs)  # plain chunks take the fast path
