@@ -35,7 +35,14 @@ def test_pyarcrest_showcase(stack_info: dict[str, Any]) -> None:
         (created,) = client.createJobs(XRSL, isADL=False)
         assert not created.error, created.value
         job_id, _state = created.value  # type: ignore[misc]
-        assert job_id in client.getJobsList()
+        # A-REX's listing may lag a job it has just created (and omit jobs while it recovers):
+        # ask again for a bounded time; per-id calls below are the proof that the job exists.
+        listed: list[str] = client.getJobsList()
+        until = time.monotonic() + 60
+        while job_id not in listed and time.monotonic() < until:
+            time.sleep(2)
+            listed = client.getJobsList()
+        assert all(isinstance(j, str) for j in listed) and job_id in listed
 
         ids = [job_id, "nosuchjob001"]
         deadline = time.monotonic() + JOB_TIMEOUT_S
