@@ -193,24 +193,14 @@ def _log_and_outputs(client: RestClient, job_id: str, dest: Path) -> tuple[Path 
     """
     log: Path | None = None
     trouble = ""
-    try:
-        text = client.diagnose(job_id, "errors", MAX_LOG_BYTES)
-    except ARCBackendError as exc:
-        _whole_ce(exc)
-        _log.debug("log of %s not read: %s", job_id, exc)
-        text = None
+    text = _diagnose_item(client, job_id, "errors", MAX_LOG_BYTES)
     if text is not None:
         try:
             log = write_atomic(dest, f"{job_id}{LOG_SUFFIX}", "errors", text.encode("utf-8"))
         except OSError as exc:
             trouble = f"{LOCAL_IO}: cannot write the CE's log under {str(dest)!r}: {exc.strerror or exc}"
     declared: list[str] | None = None
-    try:
-        listed = client.diagnose(job_id, "output", MAX_OUTPUT_LIST_BYTES)
-    except ARCBackendError as exc:
-        _whole_ce(exc)
-        _log.debug("declared outputs of %s not read: %s", job_id, exc)
-        listed = None
+    listed = _diagnose_item(client, job_id, "output", MAX_OUTPUT_LIST_BYTES)
     if listed is not None and not listed.endswith("[truncated]"):
         declared = declared_outputs(listed)
     return log, trouble, declared
@@ -218,16 +208,22 @@ def _log_and_outputs(client: RestClient, job_id: str, dest: Path) -> tuple[Path 
 
 def _gmlog_name(client: RestClient, job_id: str) -> str | None:
     """Return the job's gmlog directory name from A-REX's ``local`` diagnose item (``gmlog=NAME``)."""
-    try:
-        text = client.diagnose(job_id, "local", MAX_OUTPUT_LIST_BYTES)
-    except ARCBackendError as exc:
-        _whole_ce(exc)
-        return None
+    text = _diagnose_item(client, job_id, "local", MAX_OUTPUT_LIST_BYTES)
     for line in (text or "").splitlines():
         key, _, value = line.partition("=")
         if key == "gmlog" and value.strip():
             return value.strip().strip("/")
     return None
+
+
+def _diagnose_item(client: RestClient, job_id: str, item: str, cap: int) -> str | None:
+    """Read one diagnose item; None when this job's item cannot be had (CE-wide failures raise)."""
+    try:
+        return client.diagnose(job_id, item, cap)
+    except ARCBackendError as exc:
+        _whole_ce(exc)
+        _log.debug("diagnose %s of %s not read: %s", item, job_id, exc)
+        return None
 
 
 def _whole_ce(exc: ARCBackendError) -> None:
