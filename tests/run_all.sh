@@ -23,8 +23,15 @@ T_START=$SECONDS
 declare -a TIMINGS=()
 FAILED=()
 STACK_STARTED=no
+LOGDIR=$(mktemp -d /tmp/run_all.XXXXXX)  # pytest outputs, so the failed tests can be listed again at the end
 
 say() { echo; echo "=== [run_all $(date +%H:%M:%S)] $*"; }
+pytest_logged() {  # pytest_logged NAME ARGS...: run pytest, keep its output in $LOGDIR/NAME.log too
+  local name=$1
+  shift
+  "$PY" -m pytest -rfE "$@" 2>&1 | tee "$LOGDIR/$name.log"
+  return "${PIPESTATUS[0]}"
+}
 timed() {  # timed LABEL CMD...: run, record the duration, return the command's status
   local label=$1 t0=$SECONDS rc=0
   shift
@@ -44,6 +51,12 @@ cleanup() {
     "$RUNNER" down </dev/null || echo "WARNING: chroot-stack down failed" >&2
   fi
   summary
+  local f; for f in "$LOGDIR"/*.log; do
+    [[ -f $f ]] || continue
+    if grep -qE '^(FAILED|ERROR) ' "$f"; then
+      echo "=== failed in $(basename "$f" .log):"; grep -E '^(FAILED|ERROR) ' "$f" | cut -c1-240
+    fi
+  done
   if ((rc != 0)); then echo "=== run_all: FAILED (exit $rc)${FAILED[*]:+: ${FAILED[*]}}" >&2
   else echo "=== run_all: all tests passed"; fi
   exit "$rc"
@@ -95,7 +108,7 @@ timed "mypy --strict" "$PY" -m mypy || FAILED+=("mypy")
 
 say "unit tests: pytest"
 rc=0
-timed "unit tests" "$PY" -m pytest -p no:cacheprovider || rc=$?
+timed "unit tests" pytest_logged unit -p no:cacheprovider || rc=$?
 if ((rc == 5)); then
   echo "no unit tests were collected" >&2
   FAILED+=("unit tests (none collected)")
@@ -120,7 +133,7 @@ for config in proxy token; do
     fi
   fi
   say "contract suite: --stack arc-slurm --config $config"
-  if ! timed "contract suite ($config)" "$PY" -m pytest -p no:cacheprovider -m "remote and arc" \
+  if ! timed "contract suite ($config)" pytest_logged "contract-$config" -p no:cacheprovider -m "remote and arc" \
       --stack arc-slurm --config "$config" --stack-state "$ARC_STACK_STATE" ${RUN_ALL_CONTRACT:-tests/contract}; then
     FAILED+=("contract suite ($config)")
     say "stack logs after the failure ($config)"
