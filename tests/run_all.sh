@@ -133,7 +133,7 @@ for config in proxy token; do
     fi
   fi
   say "contract suite: --stack arc-slurm --config $config"
-  if ! timed "contract suite ($config)" pytest_logged "contract-$config" -p no:cacheprovider -m "remote and arc" \
+  if ! timed "contract suite ($config)" pytest_logged "contract-$config" -p no:cacheprovider --durations=20 -m "remote and arc" \
       --stack arc-slurm --config "$config" --stack-state "$ARC_STACK_STATE" ${RUN_ALL_CONTRACT:-tests/contract}; then
     FAILED+=("contract suite ($config)")
     say "stack logs after the failure ($config)"
