@@ -263,13 +263,19 @@ def test_hostile_arguments_and_environment_round_trip(client_config_path: Path, 
 
 def test_line_breaks_are_refused_before_anything_is_submitted(client_config_path: Path) -> None:
     async def body() -> None:
+        tag = f"line-breaks-{uuid.uuid4().hex[:12]}"
         async with ARCBackend(client_config_path) as ce:
             before = set(await ce.jobs())
-            for spec in (SubmissionSpec(executable="/bin/echo", arguments=("two\nlines",)),
-                         SubmissionSpec(executable="/bin/true", environment={"X": "a\r\nb"})):
+            for spec in (SubmissionSpec(executable="/bin/echo", arguments=("two\nlines",), tag=tag),
+                         SubmissionSpec(executable="/bin/true", environment={"X": "a\r\nb"}, tag=tag)):
                 with pytest.raises(ConfigurationError, match="line breaks"):
                     await ce.submit(spec)
-            assert set(await ce.jobs()) == before
+            # The listing also moves with other tests' jobs (created ones appear late, purged ones go):
+            # a job of ours would carry the tag as its name.
+            new = sorted(set(await ce.jobs()) - before)
+            infos = await ce.info(new) if new else {}
+            ours = [job for job, info in infos.items() if info is not None and info.raw.get("Name") == tag]
+            assert not ours, f"refused specs created jobs {ours}"
 
     asyncio.run(body())
 
