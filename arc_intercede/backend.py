@@ -23,8 +23,8 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 from arc_intercede import description as xrsl
+from arc_intercede._rest import ClientSettings, ConnectionPool, JobInfo, JobReply, RestClient, unique
 from arc_intercede.auth import FileToken, StaticToken, TLSContextProvider, TokenSource
-from arc_intercede.client import ClientSettings, JobInfo, JobReply, RestClient
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
     Diagnostics,
@@ -44,7 +44,6 @@ from arc_intercede.errors import (
     ConfigurationError,
     TransportError,
 )
-from arc_intercede.facade import Facade, unique
 from arc_intercede.glue2 import counts_from_info, queues_from_info
 from arc_intercede.jobids import IdMap
 from arc_intercede.outputs import OutputFetcher
@@ -106,7 +105,7 @@ class ARCBackend:
         else:
             self.config = ARCConfig.from_mapping(config)
         self._state = _State.NEW
-        self._facade: Facade | None = None
+        self._pool: ConnectionPool | None = None
         self._delegator: Delegator | None = None
         self._token: TokenSource | None = None
         self._held_since: dict[str, float] = {}
@@ -133,7 +132,7 @@ class ARCBackend:
     @property
     def api_version(self) -> str:
         """The REST API version in use (after opening)."""
-        return self._open_facade().api_version
+        return self._open_pool().api_version
 
     async def open(self) -> Self:
         """Connect and negotiate the REST API version. Idempotent while open.
@@ -160,11 +159,11 @@ class ARCBackend:
             token_source=self._token, request_timeout_s=cfg.request_timeout_s,
         )
         self._tls = ctx
-        facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
+        facade = ConnectionPool(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
                         api_version=cfg.api_version, shared_threads=cfg.shared_threads,
                         shared_connections=cfg.shared_connections)
         await facade.open()
-        self._facade = facade
+        self._pool = facade
         if cfg.proxy is not None:
             self._delegator = Delegator(facade, cfg.proxy, cfg.delegation_renew_margin_s)
         self._state = _State.OPEN
@@ -173,9 +172,9 @@ class ARCBackend:
 
     async def aclose(self) -> None:
         """Close all connections. Safe to call more than once."""
-        if self._facade is not None:
-            await self._facade.close()
-            self._facade = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         self._state = _State.CLOSED
 
     async def __aenter__(self) -> Self:
@@ -186,12 +185,12 @@ class ARCBackend:
     ) -> None:
         await self.aclose()
 
-    def _open_facade(self) -> Facade:
+    def _open_pool(self) -> ConnectionPool:
         if self._state is _State.CLOSED:
             raise RuntimeError("ARCBackend is closed")
-        if self._facade is None:
+        if self._pool is None:
             raise RuntimeError("ARCBackend is not open: use 'async with ARCBackend(...)' or await open()")
-        return self._facade
+        return self._pool
 
     # --- submission -----------------------------------------------------------------------------
 
@@ -208,7 +207,7 @@ class ARCBackend:
             CredentialError, TransportError, CEResponseError: The first creation request failed
                 (then no copy was created, unless the connection died after A-REX received it).
         """
-        facade = self._open_facade()
+        facade = self._open_pool()
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ConfigurationError(f"count must be a positive integer, got {count!r}")
         try:
@@ -271,7 +270,7 @@ class ARCBackend:
         from arc_intercede.descriptions.model import DescriptionSyntaxError
         from arc_intercede.descriptions.prepare import prepare, to_wire
 
-        facade = self._open_facade()
+        facade = self._open_pool()
         if not jobs:
             return Submission(ids={}, failures={})
         failures: dict[int, str] = {}
@@ -326,7 +325,7 @@ class ARCBackend:
         needs_staging = any("://" in str(f.source) for f in spec.input_sandbox)
         if needs_staging and self._token is not None and self.api_version == "1.1":
             token = self._token.token()
-            return await self._open_facade().call(lambda c: c.new_token_delegation(token),
+            return await self._open_pool().call(lambda c: c.new_token_delegation(token),
                                                   "create token delegation")
         return None
 
@@ -338,7 +337,7 @@ class ARCBackend:
         ``upload_retry_s``. Its job is then killed and purged; if even that fails (the CE is down), the
         failure names the job id, so a job is never left on the CE unknown to the caller.
         """
-        facade = self._open_facade()
+        facade = self._open_pool()
         pending = [(i, job_id, up) for i, job_id in ids.items() for up in uploads]
         deadline = time.monotonic() + self.config.upload_retry_s
         pause = 1.0
@@ -395,7 +394,7 @@ class ARCBackend:
         """
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        out = await self._open_facade().bulk(ids, lambda c, chunk: _statuses(c.job_states(chunk)), None,
+        out = await self._open_pool().bulk(ids, lambda c, chunk: _statuses(c.job_states(chunk)), None,
                                              "job status")
         await self._apply_hold_policy(out)
         return given.rekey(out)
@@ -404,7 +403,7 @@ class ARCBackend:
         """Return A-REX's info (state, exit code, owner, errors, ...) per id; None if unknown."""
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        replies = await self._open_facade().bulk(
+        replies = await self._open_pool().bulk(
             ids, lambda c, chunk: c.job_info(chunk), lambda r: r[0].job_id, "job info"
         )
         return given.rekey({job_id: info for job_id, (_, info) in replies.items()})
@@ -436,7 +435,7 @@ class ARCBackend:
         Raises:
             ConfigurationError: The configured queue is not advertised by the CE.
         """
-        facade = self._open_facade()
+        facade = self._open_pool()
         info = await facade.call(lambda c: c.ce_info(), "CE info")
         counts = counts_from_info(info, self.config.queue)
         if counts is None:
@@ -449,7 +448,7 @@ class ARCBackend:
 
     async def ce_info(self) -> Mapping[str, Any]:
         """Return the CE's raw GLUE2 info document."""
-        return await self._open_facade().call(lambda c: c.ce_info(), "CE info")
+        return await self._open_pool().call(lambda c: c.ce_info(), "CE info")
 
     async def queues(self) -> list[str]:
         """Return the queue names the CE advertises."""
@@ -457,12 +456,12 @@ class ARCBackend:
 
     async def jobs(self) -> list[JobID]:
         """Return the ids of all jobs this identity has on the CE."""
-        return await self._open_facade().call(lambda c: c.list_jobs(), "list jobs")
+        return await self._open_pool().call(lambda c: c.list_jobs(), "list jobs")
 
     # --- management -----------------------------------------------------------------------------
 
     async def _action(self, ids: Sequence[JobID], action: str) -> Mapping[JobID, OpOutcome]:
-        replies = await self._open_facade().bulk(
+        replies = await self._open_pool().bulk(
             ids, lambda c, chunk: c.job_action(chunk, action), _job_id, f"jobs {action}"
         )
         return {job_id: _outcome(r) for job_id, r in replies.items()}
@@ -491,7 +490,7 @@ class ARCBackend:
         """Push the current proxy file into the delegation now; returns its id (None: no proxy)."""
         if self._delegator is None:
             return None
-        self._open_facade()
+        self._open_pool()
         return await self._delegator.renew()
 
     async def reload_proxy(self) -> None:
@@ -504,7 +503,7 @@ class ARCBackend:
         Raises:
             CredentialError: The proxy file cannot be used.
         """
-        facade = self._open_facade()
+        facade = self._open_pool()
         proxy = self.config.proxy
         if proxy is None:
             return
@@ -528,7 +527,7 @@ class ARCBackend:
         """
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        facade = self._open_facade()
+        facade = self._open_pool()
         states = await facade.bulk(ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status")
         found = [j for j, r in states.items() if r.found]
         work = [(j, name) for j in found for name in DIAGNOSE_ITEMS]
@@ -572,7 +571,7 @@ class ARCBackend:
         """
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
+        fetcher = OutputFetcher(self._open_pool(), self.config.limits, self.config.transfer_concurrency)
         return given.rekey(await fetcher.fetch(ids, Path(dest), progress))
 
 

@@ -52,7 +52,7 @@ async def _ours(cfg: ARCConfig, spec: SubmissionSpec, n: int) -> tuple[float, li
 async def _per_job(cfg: ARCConfig, spec: SubmissionSpec, n: int) -> tuple[float, list[str]]:
     async with ARCBackend(cfg) as ce:
         _WARMUP.extend((await ce.submit(spec)).ids.values())
-        facade = ce._open_facade()
+        facade = ce._open_pool()
         text = render_xrsl(spec, queue=cfg.queue, delegation_id=ce.delegation_id)
         ids: list[str] = []
 

@@ -288,7 +288,7 @@ def test_missing_or_broken_proxy(tmp_path: Path, proxy_file: Path) -> None:
 
 
 def test_signed_delegation_is_accepted_by_the_ce(proxy_file: Path, pki: PKI, ce: FakeAREX) -> None:
-    from arc_intercede.client import ClientSettings, negotiate
+    from arc_intercede._rest import ClientSettings, negotiate
 
     client = negotiate(ClientSettings(
         host="localhost", port=ce.port, api_base="/arex",

@@ -2,12 +2,12 @@
 
 * Every blocking call runs in the process-wide worker pool (:mod:`arc_intercede.pool`), so the
   event loop never blocks and the threads of all backends together stay under one cap.
-* A connection (one :class:`~arc_intercede.client.Rest10`/``Rest11`` object) is checked out by
+* A connection (one :class:`~arc_intercede._rest.Rest10`/``Rest11`` object) is checked out by
   exactly one thread at a time; there are at most ``max_connections`` of them, the second and
   later ones taken from the process-wide connection budget.
 * Bulk id lists are de-duplicated (first occurrence wins, order kept) and cut into chunks well
   under A-REX's ~1 MiB request cap; chunks run in parallel over the pool.
-* Every error of a lower layer is translated in one place (:func:`~arc_intercede.errors.map_arc_errors`).
+* Every error of a lower layer is translated in one place (:func:`~arc_intercede._rest.errors.map_arc_errors`).
 * Cancelling a call, and closing the facade, never wait for a worker thread: the connection's
   socket is shut down (which wakes a blocked read) and the worker closes it when its call ends; a
   connection goes back to the pool only once its worker is done with it.
@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from arc_intercede.client import ClientSettings, RestClient, negotiate
-from arc_intercede.errors import CEResponseError, map_arc_errors
+from arc_intercede._rest.errors import map_arc_errors
+from arc_intercede._rest.models import ClientSettings
+from arc_intercede._rest.versions import RestClient, negotiate
+from arc_intercede.errors import CEResponseError
 from arc_intercede.pool import (
     DEFAULT_SHARED_CONNECTIONS,
     DEFAULT_SHARED_THREADS,
@@ -32,7 +34,7 @@ from arc_intercede.pool import (
     shared_executor,
 )
 
-__all__ = ["Facade", "unique"]
+__all__ = ["ConnectionPool", "unique"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +58,7 @@ def unique(ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-class Facade:
+class ConnectionPool:
     """Runs blocking client calls off the event loop over a pool of connections to one CE."""
 
     def __init__(
