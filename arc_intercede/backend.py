@@ -24,7 +24,6 @@ from typing import Any, Final, Literal, Self
 
 from arc_intercede import description as xrsl
 from arc_intercede._rest import ClientSettings, ConnectionPool, JobInfo, JobReply, RestClient, unique
-from arc_intercede.auth import FileToken, StaticToken, TLSContextProvider, TokenSource
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
     Diagnostics,
@@ -36,6 +35,7 @@ from arc_intercede.contract import (
     Submission,
     SubmissionSpec,
 )
+from arc_intercede.credentials import FileToken, StaticToken, TLSContextProvider, TokenSource
 from arc_intercede.delegation import Delegator
 from arc_intercede.descriptions.model import JobDescription
 from arc_intercede.errors import (

@@ -30,10 +30,18 @@ from typing import Any, Final, NoReturn, TextIO, TypeVar
 import yaml
 
 import arc_intercede
-from arc_intercede.auth import FileToken, ProxyCredential, token_expiry, warn_if_exposed
 from arc_intercede.backend import DIAGNOSE_ITEMS, ARCBackend
 from arc_intercede.config import ARCConfig, load_yaml, yaml_reason
 from arc_intercede.contract import InterCEdeError, JobOutput, JobStatus, OpOutcome, Submission, SubmissionSpec
+from arc_intercede.credentials import (
+    FileToken,
+    ProxyCredential,
+    ProxyError,
+    default_proxy_path,
+    make_proxy,
+    token_expiry,
+    warn_if_exposed,
+)
 from arc_intercede.descriptions.matchmaking import MatchError, match, targets_from_info
 from arc_intercede.descriptions.model import DescriptionSyntaxError, JobDescription
 from arc_intercede.descriptions.prepare import detect_language, from_spec, load_descriptions, prepare, to_wire
@@ -49,7 +57,6 @@ from arc_intercede.jobspec import (
     with_extras,
 )
 from arc_intercede.jobstore import JobRecord, JobStore, default_store_path
-from arc_intercede.proxy import ProxyError, default_proxy_path, make_proxy
 from arc_intercede.transfer import TransferProgress
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TIMEOUT", "EXIT_USAGE", "build_parser", "main"]

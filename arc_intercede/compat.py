@@ -48,9 +48,8 @@ from urllib.parse import quote, urlsplit
 from arc_intercede._rest import ClientSettings, JobReply, Rest10, Rest11, negotiate
 from arc_intercede._rest.errors import map_arc_errors
 from arc_intercede._rest.operations import _RestMixin
-from arc_intercede.auth import ProxyCredential, StaticToken, make_ssl_context
+from arc_intercede.credentials import ProxyCredential, StaticToken, default_proxy_path, make_ssl_context
 from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError, http_error
-from arc_intercede.proxy import default_proxy_path
 
 __all__ = ["ARCRest", "ARCRest_1_0", "ARCRest_1_1", "Result", "getClient"]
 

@@ -290,7 +290,7 @@ class ARCConfig:
 
 
 def _warn_if_exposed(path: Path) -> None:
-    from arc_intercede.auth import warn_if_exposed  # auth imports this module
+    from arc_intercede.credentials.files import warn_if_exposed  # credentials.tls imports this module
 
     warn_if_exposed(path, "configuration file with an inline token")
 

@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 
 from arc_intercede._rest import ConnectionPool
-from arc_intercede.auth import ProxyCredential, file_stamp
+from arc_intercede.credentials import ProxyCredential, file_stamp
 from arc_intercede.errors import ARCBackendError, CredentialError
 
 __all__ = ["Delegator"]

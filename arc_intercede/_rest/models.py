@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 # Private aliases: nothing public here may hand out pyarcrest's own (unverified) classes.
-from arc_intercede.auth import TokenSource
+from arc_intercede.credentials.tokens import TokenSource
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

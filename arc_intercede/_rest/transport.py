@@ -19,7 +19,7 @@ from pyarcrest.http import HTTPClient as _PyHTTPClient
 from arc_intercede._rest.deadlines import _DEADLINES, _Deadline
 from arc_intercede._rest.errors import map_arc_errors
 from arc_intercede._rest.models import ClientSettings
-from arc_intercede.auth import current_context
+from arc_intercede.credentials.tls import current_context
 from arc_intercede.errors import (
     ARCBackendError,
     CETimeoutError,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from arc_intercede._rest import ClientSettings, ConnectionPool, Rest10, Rest11
-from arc_intercede.auth import FileToken, make_ssl_context
 from arc_intercede.config import ARCConfig, AuthMode
+from arc_intercede.credentials import FileToken, make_ssl_context
 from arc_intercede.description import render_bulk, render_xrsl
 from tests.contract.helpers import shell_job
 
@@ -46,7 +46,7 @@ def test_client_layer_end_to_end(client_config_path: Path, stack_info, version: 
 
             delegation = None
             if cfg.auth_mode is AuthMode.PROXY:
-                from arc_intercede.auth import ProxyCredential
+                from arc_intercede.credentials import ProxyCredential
 
                 proxy = ProxyCredential.load(cfg.proxy)
                 delegation, csr = await facade.call(lambda c: c.new_delegation(), "new delegation")

@@ -29,7 +29,7 @@ from pytest_mock import MockerFixture
 import arc_intercede._rest.operations
 from arc_intercede._rest import ClientSettings, Rest10, Rest11, negotiate
 from arc_intercede._rest.errors import map_arc_errors
-from arc_intercede.auth import StaticToken, make_ssl_context
+from arc_intercede.credentials import StaticToken, make_ssl_context
 from arc_intercede.errors import (
     APIVersionError,
     CEResponseError,
@@ -202,7 +202,7 @@ import logging, sys
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 port, ca, token, mode = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 if mode == "ours":
-    from arc_intercede.auth import StaticToken, make_ssl_context
+    from arc_intercede.credentials import StaticToken, make_ssl_context
     from arc_intercede._rest import ClientSettings, negotiate
     s = ClientSettings(host="localhost", port=int(port), api_base="/arex",
                        ssl_context=make_ssl_context(ca_dir=None, ca_file=ca), connect_timeout_s=5,

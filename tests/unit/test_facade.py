@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from arc_intercede._rest import ClientSettings, ConnectionPool, JobReply, Rest11, RestClient, unique
-from arc_intercede.auth import StaticToken, make_ssl_context
+from arc_intercede.credentials import StaticToken, make_ssl_context
 from arc_intercede.errors import APIVersionError, CEResponseError, TransportError
 from tests.fake_arex import PKI, FakeAREX
 

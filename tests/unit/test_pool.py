@@ -10,7 +10,7 @@ import pytest
 
 from arc_intercede._rest import ConnectionPool
 from arc_intercede._rest import connpool as facade_mod
-from arc_intercede.auth import shared_ssl_context
+from arc_intercede.credentials import shared_ssl_context
 from arc_intercede.pool import ConnectionBudget, SharedExecutor, shared_executor
 from tests.fake_arex import PKI, FakeAREX
 from tests.unit.test_facade import make_pool
