@@ -15,9 +15,9 @@ from cryptography.x509.oid import NameOID
 import arc_intercede
 from arc_intercede import cli
 from arc_intercede.backend import CredentialRequirements
+from arc_intercede.cli.jobstore import JobRecord, JobStore
 from arc_intercede.contract import Diagnostics, JobCounts, JobOutput, JobStatus, OpOutcome, Submission, SubmissionSpec
 from arc_intercede.errors import CredentialError, TransportError
-from arc_intercede.jobstore import JobRecord, JobStore
 from arc_intercede.transfer import TransferProgress
 
 COMMANDS = ("info", "submit", "status", "wait", "fetch", "kill", "purge", "restart", "diagnose", "proxy")
@@ -352,7 +352,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, env: Path) -> type[FakeBackend]:
     monkeypatch.setattr(FakeBackend, "fail_copies", {})
     monkeypatch.setattr(FakeBackend, "actions", [])
     monkeypatch.setattr(FakeBackend, "raise_on_enter", None)
-    monkeypatch.setattr(cli, "_backend", lambda target: FakeBackend(target.config))
+    monkeypatch.setattr(cli.base, "_backend", lambda target: FakeBackend(target.config))
     return FakeBackend
 
 
