@@ -22,7 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
-from arc_intercede import description as xrsl
 from arc_intercede._rest import ClientSettings, ConnectionPool, JobInfo, JobReply, RestClient, unique
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
@@ -37,6 +36,7 @@ from arc_intercede.contract import (
 )
 from arc_intercede.credentials import FileToken, StaticToken, TLSContextProvider, TokenSource
 from arc_intercede.delegation import Delegator
+from arc_intercede.descriptions import spec_xrsl as xrsl
 from arc_intercede.descriptions.model import JobDescription
 from arc_intercede.errors import (
     ARCBackendError,

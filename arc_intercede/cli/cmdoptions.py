@@ -12,8 +12,8 @@ from typing import Any, Final
 
 from arc_intercede.cli.base import PROG, Target, UsageError
 from arc_intercede.cli.jobstore import JobStore
+from arc_intercede.descriptions.yaml_jobspec import JobSpecError, parse_duration
 from arc_intercede.jobids import normalise_ids
-from arc_intercede.jobspec import JobSpecError, parse_duration
 
 _log = logging.getLogger(__name__)
 

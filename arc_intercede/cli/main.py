@@ -24,8 +24,8 @@ from arc_intercede.cli.jobstore import JobStore, default_store_path
 from arc_intercede.contract import InterCEdeError
 from arc_intercede.credentials import ProxyError
 from arc_intercede.descriptions.model import DescriptionSyntaxError
+from arc_intercede.descriptions.yaml_jobspec import JobSpecError
 from arc_intercede.errors import ConfigurationError, LocalCredentialError
-from arc_intercede.jobspec import JobSpecError
 
 __all__ = ["build_parser", "main"]
 

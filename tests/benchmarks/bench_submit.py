@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from arc_intercede import ARCBackend, ARCConfig, FileRef, OutputSpec, SubmissionSpec
-from arc_intercede.description import render_bulk, render_xrsl
+from arc_intercede.descriptions.spec_xrsl import render_bulk, render_xrsl
 from tests.benchmarks.raw import raw_pyarcrest
 
 COUNTS = (1, 10, 100)

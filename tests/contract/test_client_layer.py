@@ -11,7 +11,7 @@ import pytest
 from arc_intercede._rest import ClientSettings, ConnectionPool, Rest10, Rest11
 from arc_intercede.config import ARCConfig, AuthMode
 from arc_intercede.credentials import FileToken, make_ssl_context
-from arc_intercede.description import render_bulk, render_xrsl
+from arc_intercede.descriptions.spec_xrsl import render_bulk, render_xrsl
 from tests.contract.helpers import shell_job
 
 BULK_IDS = 2_500

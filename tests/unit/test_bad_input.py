@@ -18,9 +18,9 @@ from arc_intercede import ARCBackend, ARCConfig, JobStatus, SubmissionSpec
 from arc_intercede.cli.jobstore import JobStore
 from arc_intercede.config import describe, load_yaml
 from arc_intercede.credentials import FileToken, ProxyError, StaticToken, check_token, make_proxy, token_expiry
+from arc_intercede.descriptions.yaml_jobspec import JobSpecError, build_spec, load_jobspec
 from arc_intercede.errors import ConfigurationError, CredentialError, LocalCredentialError
 from arc_intercede.jobids import normalise_id, normalise_ids
-from arc_intercede.jobspec import JobSpecError, build_spec, load_jobspec
 from tests.fake_arex import PKI, FakeAREX
 from tests.unit.test_tls import user_credentials
 

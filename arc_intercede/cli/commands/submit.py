@@ -21,7 +21,7 @@ from arc_intercede.contract import Submission, SubmissionSpec
 from arc_intercede.descriptions.matchmaking import MatchError, match, targets_from_info
 from arc_intercede.descriptions.model import DescriptionSyntaxError
 from arc_intercede.descriptions.prepare import from_spec, prepare, to_wire
-from arc_intercede.jobspec import JobFile, build_spec, load_jobspec, parse_input, with_extras
+from arc_intercede.descriptions.yaml_jobspec import JobFile, build_spec, load_jobspec, parse_input, with_extras
 
 _log = logging.getLogger(__name__)
 
