@@ -35,7 +35,7 @@ DEFAULT_SCOPES: Final[tuple[str, ...]] = (
     "compute.modify",
     "compute.cancel",
 )
-"""WLCG scopes a token needs for every operation of this backend (arc-rest-facts §12)."""
+"""WLCG scopes a token needs for every operation of this backend."""
 
 SUPPORTED_API_VERSIONS: Final[tuple[str, ...]] = ("1.0", "1.1")
 
@@ -74,7 +74,7 @@ class AuthMode(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Ceilings for materialising one job's outputs (IC-ADR-001 §4), enforced mid-stream.
+    """Ceilings for materialising one job's outputs (the contract's ``fetch_output``), enforced mid-stream.
 
     Attributes:
         max_total_bytes: Bytes written per job (default 10 GiB), an integer.

@@ -32,8 +32,8 @@ _log = logging.getLogger(__name__)
 class Delegator:
     """Keeps one x509 delegation alive on one CE for one proxy file."""
 
-    def __init__(self, facade: ConnectionPool, proxy_path: Path, margin_s: float) -> None:
-        self._pool = facade
+    def __init__(self, pool: ConnectionPool, proxy_path: Path, margin_s: float) -> None:
+        self._pool = pool
         self._path = proxy_path
         self._margin = dt.timedelta(seconds=margin_s)
         self._lock = asyncio.Lock()

@@ -107,10 +107,10 @@ def _missing(result: FetchResult, declared: list[str]) -> list[str]:
 
 
 class OutputFetcher:
-    """Fetches the outputs of a batch of jobs through a facade."""
+    """Fetches the outputs of a batch of jobs through a connection pool."""
 
-    def __init__(self, facade: ConnectionPool, limits: Limits, concurrency: int) -> None:
-        self._pool = facade
+    def __init__(self, pool: ConnectionPool, limits: Limits, concurrency: int) -> None:
+        self._pool = pool
         self._limits = limits
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -119,8 +119,7 @@ class OutputFetcher:
     ) -> dict[JobID, JobOutput]:
         """Return one manifest per distinct id (see the module docstring)."""
         wanted = unique(ids)
-        infos = await self._pool.bulk(wanted, lambda c, chunk: c.job_info(chunk),
-                                        lambda r: r[0].job_id, "job info")
+        infos = await self._pool.job_info(wanted)
         out: dict[JobID, JobOutput] = {}
         todo: list[tuple[JobID, JobInfo]] = []
         for job_id in wanted:

@@ -1,4 +1,4 @@
-"""Bounded, contained, streaming download of one job's session directory (IC-ADR-001 §4).
+"""Bounded, contained, streaming download of one job's session directory (the contract's ``fetch_output``).
 
 One job is fetched by one worker thread over one connection (see :mod:`arc_intercede._rest.connpool`).
 

@@ -49,7 +49,7 @@ def _bulk_body(jobs: Sequence[str]) -> bytes:
 
 
 def _as_list(value: Any) -> list[Any]:
-    # ARC-QUIRK(rest-1.0): one element comes as a bare value, none as an absent key (§2).
+    # ARC-QUIRK(rest-1.0): one element comes as a bare value, none as an absent key.
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -181,7 +181,7 @@ class _RestMixin:
             resp.close()  # a read cut short leaves the response open, and with it the socket
             raise
         if not raw.strip():
-            return {}  # ARC-QUIRK(json): an empty root is a 0-byte body, not {} (§2)
+            return {}  # ARC-QUIRK(json): an empty root is a 0-byte body, not {}
         try:
             return json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -363,7 +363,7 @@ class _RestMixin:
         if resp.status != 201:
             raise http_error(resp.status, text, endpoint=self.endpoint, what="new delegation")
         location = resp.getheader("Location") or ""
-        # Old and new A-REX build Location differently; the id is always the last segment (§10).
+        # Old and new A-REX build Location differently; the id is always the last segment.
         delegation_id = location.rstrip("/").rsplit("/", 1)[-1]
         if not delegation_id or "-----BEGIN" not in text:
             raise CEResponseError("new delegation: no Location or no CSR in reply", endpoint=self.endpoint)

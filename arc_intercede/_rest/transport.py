@@ -41,7 +41,7 @@ MAX_REPLY_BYTES: Final = 1024 * 1024
 MAX_NAME_TOKEN: Final = 16 * 1024
 """Longest JSON string accepted in a listing (a 255-byte name escaped byte by byte is ~1.5 KiB)."""
 
-# Bulk actions A-REX may safely receive twice (arc-rest-facts §17).
+# Bulk actions A-REX may safely receive twice.
 _IDEMPOTENT_ACTIONS: Final = frozenset({"info", "status", "delegations", "kill", "clean", "get"})
 # A keep-alive connection the CE closed while idle shows up as one of these; over TLS, writing to
 # it can also raise SSLEOFError (no close_notify) or SSLZeroReturnError (close_notify received).
@@ -383,7 +383,7 @@ class SafeHTTPClient(_PyHTTPClient):
             hdrs["Authorization"] = f"Bearer {source.token()}"
         if jsonData is not None:
             body = json.dumps(jsonData).encode()
-            hdrs["Content-Type"] = "application/json"  # A-REX compares it exactly (§2)
+            hdrs["Content-Type"] = "application/json"  # A-REX compares it exactly
         else:
             body = data
         url = f"{endpoint}?{urlencode(query)}" if query else endpoint

@@ -1,7 +1,7 @@
-"""arc_intercede.client against a real HTTPS A-REX look-alike: one regression test per pyarcrest 0.5 defect.
+"""arc_intercede._rest against a real HTTPS A-REX look-alike: one regression test per pyarcrest 0.5 defect.
 
 Where practical a ``test_plain_pyarcrest_*`` test shows the defect on unwrapped pyarcrest against the same
-fake server, so each regression test is known to guard something that really breaks (arc-rest-facts §15).
+fake server, so each regression test is known to guard something that really breaks.
 """
 
 from __future__ import annotations
@@ -818,7 +818,7 @@ def test_token_delegation_sends_bare_token(ce: FakeAREX, pki: PKI, connect: Conn
     client = connect(settings(ce, pki))
     deleg = client.new_token_delegation("jwt-for-staging")
     (req,) = ce.by_key("POST delegations?new")
-    assert req.headers["X-Token-Delegation"] == "jwt-for-staging"  # not "Bearer ..." (§10)
+    assert req.headers["X-Token-Delegation"] == "jwt-for-staging"  # not "Bearer ..."
     assert req.query == {"action": "new", "type": "jwt"}
     assert ce.delegations[deleg] == {"type": "jwt", "value": "jwt-for-staging"}
 

@@ -1,4 +1,4 @@
-"""arc_intercede.errors: the tree, and the mapping table of map_arc_errors (style.md §5)."""
+"""arc_intercede.errors: the tree, and the mapping table of map_arc_errors."""
 
 from __future__ import annotations
 
