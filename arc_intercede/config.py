@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -328,6 +328,26 @@ def load_yaml(text: str) -> Any:
         yaml.YAMLError: The text is not YAML, or a mapping repeats a key.
     """
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def read_yaml_file(path: Path, what: str, error: Callable[[str], Exception]) -> Any:
+    """Read and parse the YAML file ``path`` (a ``what``) with :func:`load_yaml`.
+
+    Raises:
+        Exception: ``error(message)``, with a one-line message naming the file, when it is missing,
+            unreadable, not UTF-8 or not YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise error(f"{what} {path} not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 text file"
+        raise error(f"cannot read {what} {path}: {reason}") from exc
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
 
 
 def yaml_reason(exc: yaml.YAMLError) -> str:

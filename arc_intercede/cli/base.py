@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn, TypeVar
 
-import yaml
-
 from arc_intercede.backend import ARCBackend
-from arc_intercede.config import ARCConfig, load_yaml, yaml_reason
+from arc_intercede.config import ARCConfig, read_yaml_file
 from arc_intercede.credentials import warn_if_exposed
 from arc_intercede.errors import ConfigurationError
 
@@ -162,17 +160,7 @@ def _config_from(data: Mapping[str, Any], path: Path | None, overrides: Mapping[
 
 
 def _read_yaml(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise UsageError(f"{what} {path} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 text file"
-        raise UsageError(f"cannot read {what} {path}: {reason}") from exc
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
+    data = read_yaml_file(path, what, UsageError)
     if isinstance(data, Mapping):
         entries = [data, *(e for e in (data.get("ces") or {}).values() if isinstance(e, Mapping))] \
             if isinstance(data.get("ces", {}), Mapping) else [data]
