@@ -42,6 +42,7 @@ from arc_intercede.errors import (
     ARCBackendError,
     CEResponseError,
     ConfigurationError,
+    RequestNotSentError,
     TransportError,
 )
 from arc_intercede.glue2 import counts_from_info, queues_from_info
@@ -611,8 +612,7 @@ def _transient(exc: Exception) -> bool:
 
 def _creation_failure(exc: ARCBackendError) -> str:
     """Why a copy of a failed creation request is not reported, and whether it may exist anyway."""
-    refused = isinstance(exc.__cause__, ConnectionRefusedError)
-    if isinstance(exc, TransportError) and not refused:
+    if isinstance(exc, TransportError) and not isinstance(exc, RequestNotSentError):
         # the request may have reached A-REX before the connection failed; it is never re-sent
         return f"creation request failed, its reply was lost (the CE may have created this copy): {exc}"
     return f"not submitted: {exc}"

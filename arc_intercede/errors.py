@@ -10,7 +10,8 @@ The tree::
         │   └── LocalCredentialError  a local credential is unusable (missing, expired,  transient=False
         │                          not a proxy, unsafe permissions): fix it, no CE was asked
         ├── TransportError         unreachable, TLS failure, reset, OSError             transient=True
-        │   └── CETimeoutError     a connect/read/request deadline was exceeded         transient=True
+        │   ├── CETimeoutError     a connect/read/request deadline was exceeded         transient=True
+        │   └── RequestNotSentError  the CE refused the connection: the request was never sent
         ├── CEResponseError        unexpected whole-call status or malformed body       transient for 5xx
         │   └── ReplyTooLargeError a reply body over its byte cap (refused early from Content-Length)
         └── APIVersionError        no REST version in common with the CE                transient=False
@@ -39,6 +40,7 @@ __all__ = [
     "CredentialError",
     "LocalCredentialError",
     "ReplyTooLargeError",
+    "RequestNotSentError",
     "TransportError",
 ]
 
@@ -101,6 +103,10 @@ class TransportError(ARCBackendError):
 
 class CETimeoutError(TransportError):
     """A connect or read deadline was exceeded."""
+
+
+class RequestNotSentError(TransportError):
+    """The CE refused the connection, so the request was never sent (it cannot have had any effect)."""
 
 
 class CEResponseError(ARCBackendError):

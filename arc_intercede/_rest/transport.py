@@ -24,6 +24,7 @@ from arc_intercede.errors import (
     ARCBackendError,
     CETimeoutError,
     ReplyTooLargeError,
+    RequestNotSentError,
     TransportError,
     is_credential_failure,
 )
@@ -406,8 +407,7 @@ class SafeHTTPClient(_PyHTTPClient):
         while True:
             attempt += 1
             if conn.sock is None:
-                with map_arc_errors(conn.endpoint, f"connect for {what}"):
-                    conn.connect()
+                self._connect(what)
             reused = conn.served > 0
             deadline = None if streamed else _DEADLINES.arm(conn, self.settings.request_timeout_s)
             try:
@@ -449,6 +449,17 @@ class SafeHTTPClient(_PyHTTPClient):
                 # is only seen on a new one.
                 conn.poisoned = True
             return _ErrorResponse(resp) if resp.status >= 400 else resp
+
+    def _connect(self, what: str) -> None:
+        """Open the connection; a refused connection is a :class:`RequestNotSentError`."""
+        try:
+            with map_arc_errors(self.conn.endpoint, f"connect for {what}"):
+                self.conn.connect()
+        except TransportError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ConnectionRefusedError):
+                raise RequestNotSentError(exc.args[0], endpoint=exc.endpoint, transient=exc.transient) from cause
+            raise
 
     def _exchange_error(self, what: str, kind: str, detail: str) -> TransportError:
         return TransportError(f"{what}: {detail}", endpoint=self.conn.endpoint, kind=kind)
