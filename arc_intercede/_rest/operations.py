@@ -166,12 +166,20 @@ class _RestMixin:
         """Return another verified connection to the same CE (for a parallel worker)."""
         return SafeHTTPClient(self._settings)
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send one request for ``path`` (under this version's API path) over this client's connection.
+
+        Keyword arguments are :meth:`SafeHTTPClient.request`'s (``headers``, ``params``, ``data``,
+        ``jsonData``); the response is returned unread.
+        """
+        return self.httpClient.request(method, f"{self.apiPath}{path}", **kwargs)
+
     def _read_capped(self, resp: Any, cap: int, what: str) -> bytes:
         return _read_capped(resp, cap, what, self.httpClient.conn)
 
     def _json(self, method: str, path: str, what: str, *, ok: int = 200, **kwargs: Any) -> Any:
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
-        resp = self._request(method, path, headers=headers, **kwargs)  # type: ignore[attr-defined]
+        resp = self._send(method, path, headers=headers, **kwargs)
         try:
             if resp.status != ok:
                 text = resp.read().decode("utf-8", "replace")
@@ -358,7 +366,7 @@ class _RestMixin:
 
     def new_delegation(self) -> tuple[str, str]:
         """Start an x509 delegation; return its id and the CE's CSR (PEM). Never retried."""
-        resp = self._request("POST", "/delegations", params={"action": "new"})  # type: ignore[attr-defined]
+        resp = self._send("POST", "/delegations", params={"action": "new"})
         text = self._read_capped(resp, MAX_ERROR_BYTES, "new delegation").decode("utf-8", "replace")
         if resp.status != 201:
             raise http_error(resp.status, text, endpoint=self.endpoint, what="new delegation")
@@ -371,7 +379,7 @@ class _RestMixin:
 
     def renew_delegation(self, delegation_id: str) -> str:
         """Ask for a fresh CSR of an existing delegation (A-REX answers 201, defect 11)."""
-        resp = self._request(  # type: ignore[attr-defined]
+        resp = self._send(
             "POST", f"/delegations/{quote(delegation_id, safe='')}", params={"action": "renew"}
         )
         text = self._read_capped(resp, MAX_ERROR_BYTES, "renew delegation").decode("utf-8", "replace")
@@ -396,7 +404,7 @@ class _RestMixin:
         """Create a jwt delegation (REST 1.1) carrying the bare token (defect 12); return its id."""
         if self.VERSION == "1.0":
             raise APIVersionError("token delegation needs REST API 1.1", endpoint=self.endpoint)
-        resp = self._request(  # type: ignore[attr-defined]
+        resp = self._send(
             "POST", "/delegations", headers={"X-Token-Delegation": token},
             params={"action": "new", "type": "jwt"},
         )
@@ -422,7 +430,7 @@ class _RestMixin:
             f"/jobs/{quote(job_id, safe='')}/session"
         what = f"list session of {job_id}" + (f" at {path!r}" if path else "")
         headers = {"Accept": "application/json"}
-        resp = self._request("GET", url, headers=headers)  # type: ignore[attr-defined]
+        resp = self._send("GET", url, headers=headers)
         if resp.status != 200:
             text = resp.read().decode("utf-8", "replace")
             raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
@@ -459,7 +467,7 @@ class _RestMixin:
         """
         url = f"/jobs/{quote(job_id, safe='')}/session/{quote_path(path)}"
         what = f"download {path} of {job_id}"
-        resp = self._request("GET", url)  # type: ignore[attr-defined]
+        resp = self._send("GET", url)
         if resp.status != 200:
             text = resp.read().decode("utf-8", "replace")
             raise http_error(resp.status, text, endpoint=self.endpoint, what=what)
@@ -486,7 +494,7 @@ class _RestMixin:
                 body: Any = stream if size else b""
                 headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
                 try:
-                    resp = self._request("PUT", url, headers=headers, data=body)  # type: ignore[attr-defined]
+                    resp = self._send("PUT", url, headers=headers, data=body)
                 except TransportError as exc:
                     if attempt == 2 or not isinstance(exc.__cause__, _RETRY_ON):
                         raise
@@ -500,7 +508,7 @@ class _RestMixin:
 
     def diagnose(self, job_id: str, name: str, max_bytes: int) -> str | None:
         """Return one diagnose item's text, or None while A-REX has none (404)."""
-        resp = self._request("GET", f"/jobs/{quote(job_id, safe='')}/diagnose/{quote(name, safe='')}")  # type: ignore[attr-defined]
+        resp = self._send("GET", f"/jobs/{quote(job_id, safe='')}/diagnose/{quote(name, safe='')}")
         if resp.status == 404:
             resp.read()
             return None
