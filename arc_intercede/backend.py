@@ -22,9 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
-from arc_intercede import description as xrsl
-from arc_intercede.auth import FileToken, StaticToken, TLSContextProvider, TokenSource
-from arc_intercede.client import ClientSettings, JobInfo, JobReply, RestClient
+from arc_intercede._rest import ClientSettings, ConnectionPool, JobInfo, JobReply, RestClient, unique
 from arc_intercede.config import ARCConfig, AuthMode, HoldPolicy
 from arc_intercede.contract import (
     Diagnostics,
@@ -36,15 +34,17 @@ from arc_intercede.contract import (
     Submission,
     SubmissionSpec,
 )
+from arc_intercede.credentials import FileToken, StaticToken, TLSContextProvider, TokenSource
 from arc_intercede.delegation import Delegator
+from arc_intercede.descriptions import spec_xrsl as xrsl
 from arc_intercede.descriptions.model import JobDescription
 from arc_intercede.errors import (
     ARCBackendError,
     CEResponseError,
     ConfigurationError,
+    RequestNotSentError,
     TransportError,
 )
-from arc_intercede.facade import Facade, unique
 from arc_intercede.glue2 import counts_from_info, queues_from_info
 from arc_intercede.jobids import IdMap
 from arc_intercede.outputs import OutputFetcher
@@ -106,7 +106,7 @@ class ARCBackend:
         else:
             self.config = ARCConfig.from_mapping(config)
         self._state = _State.NEW
-        self._facade: Facade | None = None
+        self._pool: ConnectionPool | None = None
         self._delegator: Delegator | None = None
         self._token: TokenSource | None = None
         self._held_since: dict[str, float] = {}
@@ -133,7 +133,7 @@ class ARCBackend:
     @property
     def api_version(self) -> str:
         """The REST API version in use (after opening)."""
-        return self._open_facade().api_version
+        return self._open_pool().api_version
 
     async def open(self) -> Self:
         """Connect and negotiate the REST API version. Idempotent while open.
@@ -160,22 +160,22 @@ class ARCBackend:
             token_source=self._token, request_timeout_s=cfg.request_timeout_s,
         )
         self._tls = ctx
-        facade = Facade(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
+        pool = ConnectionPool(settings, max_connections=cfg.max_connections, chunk_size=cfg.chunk_size,
                         api_version=cfg.api_version, shared_threads=cfg.shared_threads,
                         shared_connections=cfg.shared_connections)
-        await facade.open()
-        self._facade = facade
+        await pool.open()
+        self._pool = pool
         if cfg.proxy is not None:
-            self._delegator = Delegator(facade, cfg.proxy, cfg.delegation_renew_margin_s)
+            self._delegator = Delegator(pool, cfg.proxy, cfg.delegation_renew_margin_s)
         self._state = _State.OPEN
-        _log.info("connected to %s (REST %s, %s auth)", cfg.endpoint, facade.api_version, cfg.auth_mode.value)
+        _log.info("connected to %s (REST %s, %s auth)", cfg.endpoint, pool.api_version, cfg.auth_mode.value)
         return self
 
     async def aclose(self) -> None:
         """Close all connections. Safe to call more than once."""
-        if self._facade is not None:
-            await self._facade.close()
-            self._facade = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         self._state = _State.CLOSED
 
     async def __aenter__(self) -> Self:
@@ -186,12 +186,12 @@ class ARCBackend:
     ) -> None:
         await self.aclose()
 
-    def _open_facade(self) -> Facade:
+    def _open_pool(self) -> ConnectionPool:
         if self._state is _State.CLOSED:
             raise RuntimeError("ARCBackend is closed")
-        if self._facade is None:
+        if self._pool is None:
             raise RuntimeError("ARCBackend is not open: use 'async with ARCBackend(...)' or await open()")
-        return self._facade
+        return self._pool
 
     # --- submission -----------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class ARCBackend:
             CredentialError, TransportError, CEResponseError: The first creation request failed
                 (then no copy was created, unless the connection died after A-REX received it).
         """
-        facade = self._open_facade()
+        pool = self._open_pool()
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ConfigurationError(f"count must be a positive integer, got {count!r}")
         try:
@@ -216,7 +216,7 @@ class ARCBackend:
             delegation_id = await self._delegation_for(spec)
             job = xrsl.render_xrsl(spec, queue=self.config.queue, delegation_id=delegation_id)
         except xrsl.DescriptionError as exc:
-            raise ConfigurationError(f"job specification: {exc}", endpoint=facade.endpoint) from exc
+            raise ConfigurationError(f"job specification: {exc}", endpoint=pool.endpoint) from exc
         ids: dict[int, JobID] = {}
         failures: dict[int, str] = {}
         # A-REX re-serialises each job of a multi-xRSL request, undoing the protection of "(*" in
@@ -225,7 +225,7 @@ class ARCBackend:
         for start in range(0, count, batch):
             n = min(batch, count - start)
             try:
-                replies = await facade.call(
+                replies = await pool.call(
                     partial(_create, text=xrsl.render_bulk([job.text] * n), queue=self.config.queue,
                             delegation_id=delegation_id),
                     "create jobs",
@@ -248,7 +248,7 @@ class ARCBackend:
                     failures[start + k] = f"creation failed: {reply.code} {reply.reason}"
         if job.uploads and ids:
             await self._upload(ids, failures, job.uploads)
-        _log.info("submitted %d of %d copies to %s", len(ids), count, facade.endpoint)
+        _log.info("submitted %d of %d copies to %s", len(ids), count, pool.endpoint)
         return Submission(ids=ids, failures=failures)
 
     async def submit_descriptions(
@@ -271,7 +271,7 @@ class ARCBackend:
         from arc_intercede.descriptions.model import DescriptionSyntaxError
         from arc_intercede.descriptions.prepare import prepare, to_wire
 
-        facade = self._open_facade()
+        pool = self._open_pool()
         if not jobs:
             return Submission(ids={}, failures={})
         failures: dict[int, str] = {}
@@ -298,7 +298,7 @@ class ARCBackend:
             chunk = order[start:start + SUBMIT_BATCH]
             text = to_wire([ready[i].job for i in chunk], language=language, delegation_id=delegation_id)
             try:
-                replies = await facade.call(
+                replies = await pool.call(
                     partial(_create, text=text, queue=None, delegation_id=delegation_id, is_adl=language == "adl"),
                     "create jobs")
             except ARCBackendError as exc:
@@ -317,7 +317,7 @@ class ARCBackend:
         for i in list(ids):
             if ready[i].uploads:
                 await self._upload({i: ids[i]}, failures, ready[i].uploads)
-        _log.info("submitted %d of %d parsed jobs to %s", len(ids), len(jobs), facade.endpoint)
+        _log.info("submitted %d of %d parsed jobs to %s", len(ids), len(jobs), pool.endpoint)
         return Submission(ids=ids, failures=failures)
 
     async def _delegation_for(self, spec: SubmissionSpec) -> str | None:
@@ -326,7 +326,7 @@ class ARCBackend:
         needs_staging = any("://" in str(f.source) for f in spec.input_sandbox)
         if needs_staging and self._token is not None and self.api_version == "1.1":
             token = self._token.token()
-            return await self._open_facade().call(lambda c: c.new_token_delegation(token),
+            return await self._open_pool().call(lambda c: c.new_token_delegation(token),
                                                   "create token delegation")
         return None
 
@@ -338,13 +338,13 @@ class ARCBackend:
         ``upload_retry_s``. Its job is then killed and purged; if even that fails (the CE is down), the
         failure names the job id, so a job is never left on the CE unknown to the caller.
         """
-        facade = self._open_facade()
+        pool = self._open_pool()
         pending = [(i, job_id, up) for i, job_id in ids.items() for up in uploads]
         deadline = time.monotonic() + self.config.upload_retry_s
         pause = 1.0
         broken: dict[int, str] = {}
         while pending:
-            results = await facade.each(pending, lambda c, w: c.upload(w[1], w[2].name, w[2].path), "upload inputs")
+            results = await pool.each(pending, lambda c, w: c.upload(w[1], w[2].name, w[2].path), "upload inputs")
             again = []
             for work, res in zip(pending, results, strict=True):
                 if not isinstance(res, BaseException):
@@ -395,8 +395,7 @@ class ARCBackend:
         """
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        out = await self._open_facade().bulk(ids, lambda c, chunk: _statuses(c.job_states(chunk)), None,
-                                             "job status")
+        out = await self._open_pool().job_states(ids, _statuses)
         await self._apply_hold_policy(out)
         return given.rekey(out)
 
@@ -404,9 +403,7 @@ class ARCBackend:
         """Return A-REX's info (state, exit code, owner, errors, ...) per id; None if unknown."""
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        replies = await self._open_facade().bulk(
-            ids, lambda c, chunk: c.job_info(chunk), lambda r: r[0].job_id, "job info"
-        )
+        replies = await self._open_pool().job_info(ids)
         return given.rekey({job_id: info for job_id, (_, info) in replies.items()})
 
     async def _apply_hold_policy(self, states: dict[JobID, JobStatus]) -> None:
@@ -436,20 +433,20 @@ class ARCBackend:
         Raises:
             ConfigurationError: The configured queue is not advertised by the CE.
         """
-        facade = self._open_facade()
-        info = await facade.call(lambda c: c.ce_info(), "CE info")
+        pool = self._open_pool()
+        info = await pool.call(lambda c: c.ce_info(), "CE info")
         counts = counts_from_info(info, self.config.queue)
         if counts is None:
             queues = ", ".join(queues_from_info(info)) or "none"
             raise ConfigurationError(
                 f"queue {self.config.queue!r} is not advertised by the CE (queues: {queues})",
-                endpoint=facade.endpoint,
+                endpoint=pool.endpoint,
             )
         return counts
 
     async def ce_info(self) -> Mapping[str, Any]:
         """Return the CE's raw GLUE2 info document."""
-        return await self._open_facade().call(lambda c: c.ce_info(), "CE info")
+        return await self._open_pool().call(lambda c: c.ce_info(), "CE info")
 
     async def queues(self) -> list[str]:
         """Return the queue names the CE advertises."""
@@ -457,14 +454,12 @@ class ARCBackend:
 
     async def jobs(self) -> list[JobID]:
         """Return the ids of all jobs this identity has on the CE."""
-        return await self._open_facade().call(lambda c: c.list_jobs(), "list jobs")
+        return await self._open_pool().call(lambda c: c.list_jobs(), "list jobs")
 
     # --- management -----------------------------------------------------------------------------
 
     async def _action(self, ids: Sequence[JobID], action: str) -> Mapping[JobID, OpOutcome]:
-        replies = await self._open_facade().bulk(
-            ids, lambda c, chunk: c.job_action(chunk, action), _job_id, f"jobs {action}"
-        )
+        replies = await self._open_pool().job_action(ids, action)
         return {job_id: _outcome(r) for job_id, r in replies.items()}
 
     async def kill(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
@@ -491,7 +486,7 @@ class ARCBackend:
         """Push the current proxy file into the delegation now; returns its id (None: no proxy)."""
         if self._delegator is None:
             return None
-        self._open_facade()
+        self._open_pool()
         return await self._delegator.renew()
 
     async def reload_proxy(self) -> None:
@@ -504,13 +499,13 @@ class ARCBackend:
         Raises:
             CredentialError: The proxy file cannot be used.
         """
-        facade = self._open_facade()
+        pool = self._open_pool()
         proxy = self.config.proxy
         if proxy is None:
             return
         if self.config.auth_mode is AuthMode.PROXY and self._tls is not None:
             self._tls.context()  # rebuilt from the file now; an unusable proxy raises CredentialError
-            await facade.close_idle()
+            await pool.close_idle()
         if self.delegation_id is not None:
             await self.renew_delegation()
 
@@ -528,11 +523,11 @@ class ARCBackend:
         """
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        facade = self._open_facade()
-        states = await facade.bulk(ids, lambda c, chunk: c.job_status(chunk), _job_id, "job status")
+        pool = self._open_pool()
+        states = await pool.job_status(ids)
         found = [j for j, r in states.items() if r.found]
         work = [(j, name) for j in found for name in DIAGNOSE_ITEMS]
-        texts = await facade.each(work, lambda c, w: c.diagnose(w[0], w[1], MAX_DIAGNOSE_BYTES), "diagnose")
+        texts = await pool.each(work, lambda c, w: c.diagnose(w[0], w[1], MAX_DIAGNOSE_BYTES), "diagnose")
         files: dict[str, dict[str, str]] = {j: {} for j in found}
         for (job_id, name), text in zip(work, texts, strict=True):
             if isinstance(text, CEResponseError):  # this item only (e.g. a job purged meanwhile)
@@ -572,7 +567,7 @@ class ARCBackend:
         """
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        fetcher = OutputFetcher(self._open_facade(), self.config.limits, self.config.transfer_concurrency)
+        fetcher = OutputFetcher(self._open_pool(), self.config.limits, self.config.transfer_concurrency)
         return given.rekey(await fetcher.fetch(ids, Path(dest), progress))
 
 
@@ -602,9 +597,6 @@ def _create(client: RestClient, *, text: str, queue: str | None, delegation_id: 
     return client.create_jobs(text, queue=queue, delegation_id=delegation_id, is_adl=is_adl)
 
 
-def _job_id(reply: JobReply) -> str:
-    return reply.job_id
-
 
 def _outcome(reply: JobReply) -> OpOutcome:
     if reply.code == 202:
@@ -620,8 +612,7 @@ def _transient(exc: Exception) -> bool:
 
 def _creation_failure(exc: ARCBackendError) -> str:
     """Why a copy of a failed creation request is not reported, and whether it may exist anyway."""
-    refused = isinstance(exc.__cause__, ConnectionRefusedError)
-    if isinstance(exc, TransportError) and not refused:
+    if isinstance(exc, TransportError) and not isinstance(exc, RequestNotSentError):
         # the request may have reached A-REX before the connection failed; it is never re-sent
         return f"creation request failed, its reply was lost (the CE may have created this copy): {exc}"
     return f"not submitted: {exc}"

@@ -13,7 +13,7 @@ For scripts written against pyarcrest 0.5 (``ARCRest.getClient(...)``, ``getJobs
 
 Same names, arguments and return conventions as pyarcrest — per-job results are lists aligned with
 the ids given, each a :class:`Result` with ``.value`` and ``.error`` (the error *in place*) — over
-:mod:`arc_intercede.client`, so pyarcrest's defects are gone:
+:mod:`arc_intercede._rest`, so pyarcrest's defects are gone:
 
 * TLS always verifies the CE against a CA directory or bundle, in proxy and token mode alike
   (``cadir``/``cafile``, else ``$X509_CERT_DIR``, else ``/etc/grid-security/certificates``);
@@ -45,10 +45,11 @@ from types import TracebackType
 from typing import Any, Final, Generic, NoReturn, ParamSpec, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
-from arc_intercede.auth import ProxyCredential, StaticToken, make_ssl_context
-from arc_intercede.client import ClientSettings, JobReply, Rest10, Rest11, _RestMixin, negotiate
-from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError, http_error, map_arc_errors
-from arc_intercede.proxy import default_proxy_path
+from arc_intercede._rest import ClientSettings, JobReply, Rest10, Rest11, negotiate
+from arc_intercede._rest.errors import map_arc_errors
+from arc_intercede._rest.operations import _RestMixin
+from arc_intercede.credentials import ProxyCredential, StaticToken, default_proxy_path, make_ssl_context
+from arc_intercede.errors import ARCBackendError, CEResponseError, ConfigurationError, http_error
 
 __all__ = ["ARCRest", "ARCRest_1_0", "ARCRest_1_1", "Result", "getClient"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -35,7 +35,7 @@ DEFAULT_SCOPES: Final[tuple[str, ...]] = (
     "compute.modify",
     "compute.cancel",
 )
-"""WLCG scopes a token needs for every operation of this backend (arc-rest-facts §12)."""
+"""WLCG scopes a token needs for every operation of this backend."""
 
 SUPPORTED_API_VERSIONS: Final[tuple[str, ...]] = ("1.0", "1.1")
 
@@ -74,7 +74,7 @@ class AuthMode(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Ceilings for materialising one job's outputs (IC-ADR-001 §4), enforced mid-stream.
+    """Ceilings for materialising one job's outputs (the contract's ``fetch_output``), enforced mid-stream.
 
     Attributes:
         max_total_bytes: Bytes written per job (default 10 GiB), an integer.
@@ -290,7 +290,7 @@ class ARCConfig:
 
 
 def _warn_if_exposed(path: Path) -> None:
-    from arc_intercede.auth import warn_if_exposed  # auth imports this module
+    from arc_intercede.credentials.files import warn_if_exposed  # credentials.tls imports this module
 
     warn_if_exposed(path, "configuration file with an inline token")
 
@@ -328,6 +328,26 @@ def load_yaml(text: str) -> Any:
         yaml.YAMLError: The text is not YAML, or a mapping repeats a key.
     """
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def read_yaml_file(path: Path, what: str, error: Callable[[str], Exception]) -> Any:
+    """Read and parse the YAML file ``path`` (a ``what``) with :func:`load_yaml`.
+
+    Raises:
+        Exception: ``error(message)``, with a one-line message naming the file, when it is missing,
+            unreadable, not UTF-8 or not YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise error(f"{what} {path} not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 text file"
+        raise error(f"cannot read {what} {path}: {reason}") from exc
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
 
 
 def yaml_reason(exc: yaml.YAMLError) -> str:

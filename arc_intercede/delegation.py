@@ -20,9 +20,9 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from arc_intercede.auth import ProxyCredential, file_stamp
+from arc_intercede._rest import ConnectionPool
+from arc_intercede.credentials import ProxyCredential, file_stamp
 from arc_intercede.errors import ARCBackendError, CredentialError
-from arc_intercede.facade import Facade
 
 __all__ = ["Delegator"]
 
@@ -32,8 +32,8 @@ _log = logging.getLogger(__name__)
 class Delegator:
     """Keeps one x509 delegation alive on one CE for one proxy file."""
 
-    def __init__(self, facade: Facade, proxy_path: Path, margin_s: float) -> None:
-        self._facade = facade
+    def __init__(self, pool: ConnectionPool, proxy_path: Path, margin_s: float) -> None:
+        self._pool = pool
         self._path = proxy_path
         self._margin = dt.timedelta(seconds=margin_s)
         self._lock = asyncio.Lock()
@@ -81,18 +81,18 @@ class Delegator:
             return await self._create(proxy)
 
     async def _create(self, proxy: ProxyCredential) -> str:
-        delegation_id, csr = await self._facade.call(lambda c: c.new_delegation(), "create delegation")
+        delegation_id, csr = await self._pool.call(lambda c: c.new_delegation(), "create delegation")
         pem = proxy.sign_delegation(csr)
-        await self._facade.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
+        await self._pool.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
         self.delegation_id, self.expires = delegation_id, proxy.not_after
         _log.info("created delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
         return delegation_id
 
     async def _renew(self, delegation_id: str, proxy: ProxyCredential) -> bool:
         try:
-            csr = await self._facade.call(lambda c: c.renew_delegation(delegation_id), "renew delegation")
+            csr = await self._pool.call(lambda c: c.renew_delegation(delegation_id), "renew delegation")
             pem = proxy.sign_delegation(csr)
-            await self._facade.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
+            await self._pool.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
         except CredentialError:
             raise
         except ARCBackendError as exc:

@@ -1,4 +1,4 @@
-"""Errors raised by arc_intercede, and the single place lower-layer errors are translated.
+"""Errors raised by arc_intercede: one tree rooted at the contract's ``InterCEdeError``.
 
 The tree::
 
@@ -10,7 +10,8 @@ The tree::
         │   └── LocalCredentialError  a local credential is unusable (missing, expired,  transient=False
         │                          not a proxy, unsafe permissions): fix it, no CE was asked
         ├── TransportError         unreachable, TLS failure, reset, OSError             transient=True
-        │   └── CETimeoutError     a connect/read/request deadline was exceeded         transient=True
+        │   ├── CETimeoutError     a connect/read/request deadline was exceeded         transient=True
+        │   └── RequestNotSentError  the CE refused the connection: the request was never sent
         ├── CEResponseError        unexpected whole-call status or malformed body       transient for 5xx
         │   └── ReplyTooLargeError a reply body over its byte cap (refused early from Content-Length)
         └── APIVersionError        no REST version in common with the CE                transient=False
@@ -26,14 +27,7 @@ These errors are only raised for whole-operation failures; a per-id failure is a
 
 from __future__ import annotations
 
-import http.client
-import json
-import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Final
-
-from pyarcrest.errors import ARCError, ARCHTTPError, HTTPClientError, X509Error
 
 from arc_intercede.contract import InterCEdeError
 
@@ -46,11 +40,11 @@ __all__ = [
     "CredentialError",
     "LocalCredentialError",
     "ReplyTooLargeError",
+    "RequestNotSentError",
     "TransportError",
-    "map_arc_errors",
 ]
 
-# A-REX answers a rejected or expired token with this 500 reason (arc-rest-facts §11).
+# A-REX answers a rejected or expired token with this 500 reason.
 _NO_CONFIGURATION: Final = "user can't be assigned configuration"
 
 
@@ -111,6 +105,10 @@ class CETimeoutError(TransportError):
     """A connect or read deadline was exceeded."""
 
 
+class RequestNotSentError(TransportError):
+    """The CE refused the connection, so the request was never sent (it cannot have had any effect)."""
+
+
 class CEResponseError(ARCBackendError):
     """The CE answered a whole call with an unexpected status or a malformed body.
 
@@ -158,35 +156,3 @@ def http_error(status: int, reason: str, *, endpoint: str, what: str) -> ARCBack
     if is_credential_failure(status, reason):
         return CredentialError(message, endpoint=endpoint)
     return CEResponseError(message, endpoint=endpoint, status=status)
-
-
-@contextmanager
-def map_arc_errors(endpoint: str, what: str = "ARC CE request") -> Iterator[None]:
-    """Translate errors of pyarcrest, ``ssl``, sockets and JSON into :class:`ARCBackendError`.
-
-    The most specific match wins; the original exception is chained. Errors of this module pass
-    through unchanged, and anything unexpected passes through untouched so it shows up as a bug.
-    """
-    try:
-        yield
-    except ARCBackendError:
-        raise
-    except ARCHTTPError as exc:
-        raise http_error(int(exc.status), str(exc.text or ""), endpoint=endpoint, what=what) from exc
-    except X509Error as exc:
-        raise CredentialError(f"{what}: credential problem: {exc}", endpoint=endpoint) from exc
-    except HTTPClientError as exc:
-        raise ConfigurationError(f"{what}: {exc}", endpoint=endpoint) from exc
-    except TimeoutError as exc:
-        raise CETimeoutError(f"{what}: timed out", endpoint=endpoint) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise TransportError(
-            f"{what}: TLS verification of the CE failed: {exc.verify_message}", endpoint=endpoint,
-            transient=False,
-        ) from exc
-    except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
-        raise TransportError(f"{what}: {type(exc).__name__}: {exc}", endpoint=endpoint) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError) as exc:
-        raise CEResponseError(f"{what}: malformed response: {exc!r}", endpoint=endpoint) from exc
-    except ARCError as exc:
-        raise CEResponseError(f"{what}: {exc}", endpoint=endpoint) from exc

@@ -1,7 +1,7 @@
 """Read job counts from A-REX's GLUE2 ``/info`` document (JSON rendered from XML).
 
 Nothing in that document is normalised: any level may be an object or a list, and numbers are
-strings (arc-rest-facts §9; DIRAC #8354). Counts cover every submitter of the share (not only
+strings (as DIRAC #8354 also found). Counts cover every submitter of the share (not only
 this client's jobs) and lag one infoprovider cycle.
 """
 

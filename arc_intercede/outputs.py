@@ -31,11 +31,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from arc_intercede.client import JobInfo, RestClient, possible_job_id
+from arc_intercede._rest import ConnectionPool, JobInfo, RestClient, possible_job_id, unique
 from arc_intercede.config import Limits
 from arc_intercede.contract import JobID, JobOutput
 from arc_intercede.errors import ARCBackendError, CEResponseError, CredentialError, TransportError
-from arc_intercede.facade import Facade, unique
 from arc_intercede.transfer import (
     LOCAL_IO,
     MISSING_OUTPUT,
@@ -108,10 +107,10 @@ def _missing(result: FetchResult, declared: list[str]) -> list[str]:
 
 
 class OutputFetcher:
-    """Fetches the outputs of a batch of jobs through a facade."""
+    """Fetches the outputs of a batch of jobs through a connection pool."""
 
-    def __init__(self, facade: Facade, limits: Limits, concurrency: int) -> None:
-        self._facade = facade
+    def __init__(self, pool: ConnectionPool, limits: Limits, concurrency: int) -> None:
+        self._pool = pool
         self._limits = limits
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -120,8 +119,7 @@ class OutputFetcher:
     ) -> dict[JobID, JobOutput]:
         """Return one manifest per distinct id (see the module docstring)."""
         wanted = unique(ids)
-        infos = await self._facade.bulk(wanted, lambda c, chunk: c.job_info(chunk),
-                                        lambda r: r[0].job_id, "job info")
+        infos = await self._pool.job_info(wanted)
         out: dict[JobID, JobOutput] = {}
         todo: list[tuple[JobID, JobInfo]] = []
         for job_id in wanted:
@@ -150,8 +148,8 @@ class OutputFetcher:
         async with self._slots:
             # The CE's log and the declared outputs come over a second connection while the payload streams.
             payload, extras = await asyncio.gather(
-                self._facade.call(lambda c: fetch_job(c, job_id, dest, self._limits, progress), f"fetch {job_id}"),
-                self._facade.call(lambda c: _log_and_outputs(c, job_id, dest), f"log of {job_id}"),
+                self._pool.call(lambda c: fetch_job(c, job_id, dest, self._limits, progress), f"fetch {job_id}"),
+                self._pool.call(lambda c: _log_and_outputs(c, job_id, dest), f"log of {job_id}"),
                 return_exceptions=True,
             )
         for res in (payload, extras):
@@ -166,7 +164,7 @@ class OutputFetcher:
             if missing:
                 # The gmlog directory is declared as an output but is the CE's own job log, not in the
                 # session directory (its ``errors`` item is in ``log``): leave it out.
-                gmlog = await self._facade.call(lambda c: _gmlog_name(c, job_id), f"local of {job_id}")
+                gmlog = await self._pool.call(lambda c: _gmlog_name(c, job_id), f"local of {job_id}")
                 missing = [m for m in missing if m.rstrip("/") != gmlog]
             if missing:
                 reason = f"{MISSING_OUTPUT}: declared but not in the session directory: {', '.join(map(repr, missing))}"

@@ -55,13 +55,12 @@ from typing import IO, Any, Concatenate, Final, Generic, ParamSpec, Self, TypeVa
 
 from cryptography import x509
 
-from arc_intercede.auth import file_stamp
 from arc_intercede.backend import ARCBackend as AsyncARCBackend
 from arc_intercede.backend import CredentialRequirements
 from arc_intercede.config import ARCConfig
 from arc_intercede.contract import JobID, JobOutput, JobStatus, Submission, SubmissionSpec
+from arc_intercede.credentials import file_stamp, make_proxy
 from arc_intercede.errors import ARCBackendError, ConfigurationError, CredentialError
-from arc_intercede.proxy import make_proxy
 
 __all__ = ["ARCBackend", "BatchResult", "ProxyRenewal", "WaitTimeoutError"]
 
@@ -94,9 +93,9 @@ class ProxyRenewal:
 
     Before every call (and before connecting) the proxy file named by the configuration's
     ``proxy`` is checked; when it is missing or has less than ``threshold`` left, a new one is
-    written with :func:`arc_intercede.proxy.make_proxy`. New connections then present it, idle
+    written with :func:`arc_intercede.credentials.make_proxy`. New connections then present it, idle
     ones are closed, and an existing delegation is renewed with it, so running jobs get it too.
-    The proxy carries no VOMS attributes (as :func:`~arc_intercede.proxy.make_proxy` makes it).
+    The proxy carries no VOMS attributes (as :func:`~arc_intercede.credentials.make_proxy` makes it).
 
     Attributes:
         cert: The user certificate (PEM).

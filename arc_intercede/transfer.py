@@ -1,6 +1,6 @@
-"""Bounded, contained, streaming download of one job's session directory (IC-ADR-001 §4).
+"""Bounded, contained, streaming download of one job's session directory (the contract's ``fetch_output``).
 
-One job is fetched by one worker thread over one connection (see :mod:`arc_intercede.facade`).
+One job is fetched by one worker thread over one connection (see :mod:`arc_intercede._rest.connpool`).
 
 * The session directory is listed level by level (A-REX's ``file``/``dir`` keys) and every file
   is streamed in chunks into ``dest/<job id>/<relative name>``; no file is held in memory.

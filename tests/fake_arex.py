@@ -1,6 +1,6 @@
 """An in-memory A-REX (ARC REST 1.0 + 1.1) served over real HTTPS on loopback, able to misbehave.
 
-Shapes follow ``arc-rest-facts.md`` §2-§7 and §10: forced JSON lists (``job``, ``file``, ``dir``,
+Shapes follow A-REX 7: forced JSON lists (``job``, ``file``, ``dir``,
 ``version``, ``delegation``), every scalar a string, errors as an HTTP *reason phrase* with an empty
 body, bulk bodies parsed only for ``Content-Type: application/json`` exactly, per-job 404 entries.
 
@@ -317,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _error(self, status: int, reason: str) -> None:
-        # A-REX's HTTPFault: the message is the reason phrase, the body is empty (§2).
+        # A-REX's HTTPFault: the message is the reason phrase, the body is empty.
         self._send(status, reason)
 
     def _json(self, data: Any, status: int = 200, reason: str | None = None) -> None:
@@ -392,7 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
     def _bulk_ids(self, body: bytes) -> list[str]:
-        # A-REX compares the Content-Type exactly; anything else yields zero ids (§2).
+        # A-REX compares the Content-Type exactly; anything else yields zero ids.
         if self.headers.get("Content-Type") != "application/json":
             return []
         try:

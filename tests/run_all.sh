@@ -4,7 +4,7 @@
 #   1. host packages: debootstrap, curl, ca-certificates (apt, only if missing)
 #   2. the Python environment: .venv in the repo, `pip install -e '.[dev]'`
 #   3. static checks (ruff check, mypy --strict; findings fail the run), unit tests: pytest (pyproject
-#      selects -m "not remote")
+#      selects -m "not remote") under coverage.py, which prints the line coverage of arc_intercede/
 #   4. the contract suite against the ARC 7 + Slurm stack (compose/arc-slurm/chroot-stack), in both
 #      configurations: up proxy -> pytest --config proxy -> up token -> pytest --config token
 #   5. stack down (always), timings
@@ -29,7 +29,9 @@ say() { echo; echo "=== [run_all $(date +%H:%M:%S)] $*"; }
 pytest_logged() {  # pytest_logged NAME ARGS...: run pytest, keep its output in $LOGDIR/NAME.log too
   local name=$1
   shift
-  "$PY" -m pytest -rfE "$@" 2>&1 | tee "$LOGDIR/$name.log"
+  local runner=(-m pytest)
+  if [[ ${1:-} == --cov-run ]]; then runner=(-m coverage run --source=arc_intercede -m pytest); shift; fi
+  "$PY" "${runner[@]}" -rfE "$@" 2>&1 | tee "$LOGDIR/$name.log"
   return "${PIPESTATUS[0]}"
 }
 timed() {  # timed LABEL CMD...: run, record the duration, return the command's status
@@ -106,9 +108,18 @@ say "static checks: ruff check, mypy --strict"
 timed "ruff check" "$VENV/bin/ruff" check arc_intercede tests || FAILED+=("ruff check")
 timed "mypy --strict" "$PY" -m mypy || FAILED+=("mypy")
 
-say "unit tests: pytest"
+say "unit tests: pytest under coverage"
+unit_tests() {  # the unit run, measured by coverage.py; prints the line coverage of arc_intercede/
+  local rc=0
+  COVERAGE_FILE="$LOGDIR/.coverage" pytest_logged unit --cov-run -p no:cacheprovider || rc=$?
+  COVERAGE_FILE="$LOGDIR/.coverage" "$PY" -m coverage report --precision=1 --skip-covered --sort=cover \
+    | tail -n 12 || true
+  echo "=== unit-test line coverage of arc_intercede/: $(COVERAGE_FILE="$LOGDIR/.coverage" \
+    "$PY" -m coverage report --format=total --precision=1 2>/dev/null || echo '?')%"
+  return "$rc"
+}
 rc=0
-timed "unit tests" pytest_logged unit -p no:cacheprovider || rc=$?
+timed "unit tests" unit_tests || rc=$?
 if ((rc == 5)); then
   echo "no unit tests were collected" >&2
   FAILED+=("unit tests (none collected)")

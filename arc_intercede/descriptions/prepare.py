@@ -7,7 +7,7 @@ description's directory (ARC uses the process's cwd) and listed as uploads. :fun
 the result as ADL (the default, see the README's "Job descriptions" section) or A-REX-side xRSL.
 
 :func:`load_descriptions` recognises a file's language by content: ``<`` ADL, ``&``/``+``/``|``/``(*``
-xRSL; YAML job specifications are read by :mod:`arc_intercede.jobspec` and converted here.
+xRSL; YAML job specifications are read by :mod:`arc_intercede.descriptions.yaml_jobspec` and converted here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Final, Literal
 
 from arc_intercede.contract import SubmissionSpec
-from arc_intercede.description import Upload
 from arc_intercede.descriptions.adl import parse_adl, write_adl_bulk
 from arc_intercede.descriptions.model import (
     DescriptionSyntaxError,
@@ -29,6 +28,7 @@ from arc_intercede.descriptions.model import (
     OutputFile,
     RuntimeEnvironment,
 )
+from arc_intercede.descriptions.spec_xrsl import Upload
 from arc_intercede.descriptions.xrsl import parse_xrsl, write_xrsl
 
 __all__ = [
@@ -92,7 +92,7 @@ def load_descriptions(path: Path | str) -> list[JobDescription]:
     Raises:
         DescriptionSyntaxError: The file cannot be read or is invalid; the message starts with the path.
     """
-    from arc_intercede.jobspec import JobSpecError, load_jobspec
+    from arc_intercede.descriptions.yaml_jobspec import JobSpecError, load_jobspec
 
     path = Path(path)
     try:

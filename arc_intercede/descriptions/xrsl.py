@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-from arc_intercede.description import quote
 from arc_intercede.descriptions.model import (
     DescriptionSyntaxError,
     InputFile,
@@ -32,6 +31,7 @@ from arc_intercede.descriptions.model import (
     RuntimeEnvironment,
 )
 from arc_intercede.descriptions.rsl import Evaluated, Relation, RSLError, Value, evaluate
+from arc_intercede.descriptions.spec_xrsl import quote
 
 __all__ = ["MAX_ALTERNATIVES", "parse_period", "parse_xrsl", "write_xrsl"]
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from arc_intercede import ARCBackend, ARCConfig, FileRef, OutputSpec, SubmissionSpec
-from arc_intercede.description import render_bulk, render_xrsl
+from arc_intercede.descriptions.spec_xrsl import render_bulk, render_xrsl
 from tests.benchmarks.raw import raw_pyarcrest
 
 COUNTS = (1, 10, 100)
@@ -52,7 +52,7 @@ async def _ours(cfg: ARCConfig, spec: SubmissionSpec, n: int) -> tuple[float, li
 async def _per_job(cfg: ARCConfig, spec: SubmissionSpec, n: int) -> tuple[float, list[str]]:
     async with ARCBackend(cfg) as ce:
         _WARMUP.extend((await ce.submit(spec)).ids.values())
-        facade = ce._open_facade()
+        facade = ce._open_pool()
         text = render_xrsl(spec, queue=cfg.queue, delegation_id=ce.delegation_id)
         ids: list[str] = []
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from arc_intercede import ARCConfig
-from arc_intercede.auth import make_ssl_context
+from arc_intercede.credentials import make_ssl_context
 
 
 def peak_rss_kib() -> int:

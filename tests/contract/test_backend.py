@@ -111,7 +111,7 @@ def test_count_with_a_failed_upload_cancels_that_copy(client_config_path: Path, 
         input_sandbox=(FileRef(name="in.txt", source=data),),
         output_sandbox=OutputSpec(stdout="out.txt", stderr=None),
     )
-    from arc_intercede.client import _RestMixin
+    from arc_intercede._rest.operations import _RestMixin
     from arc_intercede.errors import CEResponseError
 
     real_upload = _RestMixin.upload

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from arc_intercede.auth import FileToken, make_ssl_context
-from arc_intercede.client import ClientSettings, Rest10, Rest11
+from arc_intercede._rest import ClientSettings, ConnectionPool, Rest10, Rest11
 from arc_intercede.config import ARCConfig, AuthMode
-from arc_intercede.description import render_bulk, render_xrsl
-from arc_intercede.facade import Facade
+from arc_intercede.credentials import FileToken, make_ssl_context
+from arc_intercede.descriptions.spec_xrsl import render_bulk, render_xrsl
 from tests.contract.helpers import shell_job
 
 BULK_IDS = 2_500
 
 
-def _facade(cfg: ARCConfig, version: str | None) -> Facade:
+def _facade(cfg: ARCConfig, version: str | None) -> ConnectionPool:
     client_cert = cfg.proxy if cfg.auth_mode is AuthMode.PROXY else None
     settings = ClientSettings(
         host=cfg.host, port=cfg.port, api_base=cfg.api_base,
@@ -26,7 +25,7 @@ def _facade(cfg: ARCConfig, version: str | None) -> Facade:
         connect_timeout_s=10, read_timeout_s=120,
         token_source=FileToken(cfg.token_file) if cfg.token_file else None,
     )
-    return Facade(settings, max_connections=3, chunk_size=1000, api_version=version)
+    return ConnectionPool(settings, max_connections=3, chunk_size=1000, api_version=version)
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1"])
@@ -47,7 +46,7 @@ def test_client_layer_end_to_end(client_config_path: Path, stack_info, version: 
 
             delegation = None
             if cfg.auth_mode is AuthMode.PROXY:
-                from arc_intercede.auth import ProxyCredential
+                from arc_intercede.credentials import ProxyCredential
 
                 proxy = ProxyCredential.load(cfg.proxy)
                 delegation, csr = await facade.call(lambda c: c.new_delegation(), "new delegation")

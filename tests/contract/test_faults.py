@@ -39,12 +39,12 @@ def test_refused_connections_are_transient_and_recover(client_config_path: Path,
     async def body() -> None:
         async with ARCBackend(_through(client_config_path, proxy)) as ce:
             proxy.faults = Faults(refuse=True)
-            await ce._open_facade().close_idle()
+            await ce._open_pool().close_idle()
             with pytest.raises(TransportError) as info:
                 await ce.status(["nosuchjob001"])
             assert info.value.transient
             proxy.heal()
-            await ce._open_facade().close_idle()
+            await ce._open_pool().close_idle()
             assert await ce.status(["nosuchjob001"]) == {"nosuchjob001": JobStatus.UNKNOWN}
 
     asyncio.run(body())
@@ -56,7 +56,7 @@ def test_reset_mid_bulk_status_never_drops_an_id(client_config_path: Path, proxy
     async def body() -> None:
         async with ARCBackend(_through(client_config_path, proxy, max_connections=1)) as ce:
             proxy.faults = Faults(reset_after=40_000)
-            await ce._open_facade().close_idle()
+            await ce._open_pool().close_idle()
             try:
                 out = await ce.status(ids)
             except TransportError as exc:
@@ -64,7 +64,7 @@ def test_reset_mid_bulk_status_never_drops_an_id(client_config_path: Path, proxy
             else:  # the reset fell into a retried request: then the answer must be complete
                 assert set(out) == set(ids)
             proxy.heal()
-            await ce._open_facade().close_idle()
+            await ce._open_pool().close_idle()
             out = await ce.status(ids)
             assert set(out) == set(ids) and set(out.values()) == {JobStatus.UNKNOWN}
 
@@ -104,14 +104,14 @@ def test_truncated_download_is_never_complete(client_config_path: Path, proxy: F
             async with ARCBackend(_through(client_config_path, proxy, max_connections=1)) as ce:
                 await ce.status([job_id])
                 proxy.faults = Faults(truncate_after=1_000_000)
-                await ce._open_facade().close_idle()
+                await ce._open_pool().close_idle()
                 # A cut stream is this job's reason, never a whole-call error.
                 out = (await ce.fetch_output([job_id], tmp_path / "cut"))[job_id]
                 assert not out.complete and out.reason.split(": ")[0] in ("truncated", "limit:timeout"), out
                 leftovers = [p for p in (tmp_path / "cut").rglob("*") if p.is_file() and p.name != "errors"]
                 assert leftovers == []  # nothing half-written under any name
                 proxy.heal()
-                await ce._open_facade().close_idle()  # connections opened under the fault keep it
+                await ce._open_pool().close_idle()  # connections opened under the fault keep it
                 again = (await ce.fetch_output([job_id], tmp_path / "cut"))[job_id]
                 assert again.complete
                 digest = hashlib.sha256(again.files["blob.bin"].read_bytes()).hexdigest()
@@ -126,14 +126,14 @@ def test_slow_ce_within_and_beyond_the_read_timeout(client_config_path: Path, pr
         cfg = _through(client_config_path, proxy, read_timeout_s=1.0, connect_timeout_s=1.0)
         async with ARCBackend(cfg) as ce:
             proxy.faults = Faults(delay=0.3)
-            await ce._open_facade().close_idle()
+            await ce._open_pool().close_idle()
             assert await ce.status(["nosuchjob001"]) == {"nosuchjob001": JobStatus.UNKNOWN}
             proxy.faults = Faults(delay=3.0)
-            await ce._open_facade().close_idle()
+            await ce._open_pool().close_idle()
             with pytest.raises(CETimeoutError):
                 await ce.status(["nosuchjob001"])
             proxy.heal()
-            await ce._open_facade().close_idle()
+            await ce._open_pool().close_idle()
             assert await ce.status(["nosuchjob001"]) == {"nosuchjob001": JobStatus.UNKNOWN}
 
     asyncio.run(body())

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from arc_intercede import ARCBackend, JobStatus
-from arc_intercede.auth import ProxyCredential
+from arc_intercede.credentials import ProxyCredential
 from arc_intercede.errors import LocalCredentialError
 from tests.contract.helpers import backend_config, shell_job, wait_terminal
 

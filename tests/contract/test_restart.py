@@ -135,7 +135,7 @@ def restarter(stack_info: dict[str, Any]) -> Iterator[Restarter]:
 
 @contextlib.contextmanager
 def _on_request(needle: str, nth: int, restarter: Restarter) -> Iterator[None]:
-    log = logging.getLogger("arc_intercede.client")
+    log = logging.getLogger("arc_intercede._rest")
     handler, level = _OnRequest(needle, nth, restarter), log.level
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
@@ -267,7 +267,7 @@ def test_job_listing_during_recovery(client_config_path: Path, restarter: Restar
                 samples: list[tuple[float, int]] = []
                 while time.monotonic() - t0 < 90:
                     try:
-                        await ce._open_facade().close_idle()
+                        await ce._open_pool().close_idle()
                         listed = set(await ce.jobs())
                         states = await ce.status(ours)
                         infos = await ce.info(ours)

@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 
 from arc_intercede import ConfigurationError, JobStatus
-from arc_intercede.proxy import make_proxy
+from arc_intercede.credentials import make_proxy
 from arc_intercede.sync import ARCBackend, ProxyRenewal
 from tests.contract.helpers import JOB_TIMEOUT_S, backend_config, shell_job
 

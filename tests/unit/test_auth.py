@@ -1,4 +1,4 @@
-"""arc_intercede.auth: the verifying TLS context, token sources, RFC 3820 proxies and delegation signing."""
+"""arc_intercede.credentials: the verifying TLS context, token sources, RFC 3820 proxies and delegation signing."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from arc_intercede.auth import FileToken, ProxyCredential, StaticToken, make_ssl_context
+from arc_intercede.credentials import FileToken, ProxyCredential, StaticToken, make_ssl_context
 from arc_intercede.errors import ConfigurationError, CredentialError
 from tests.fake_arex import PKI, FakeAREX, make_csr_pem, make_pki
 
@@ -288,7 +288,7 @@ def test_missing_or_broken_proxy(tmp_path: Path, proxy_file: Path) -> None:
 
 
 def test_signed_delegation_is_accepted_by_the_ce(proxy_file: Path, pki: PKI, ce: FakeAREX) -> None:
-    from arc_intercede.client import ClientSettings, negotiate
+    from arc_intercede._rest import ClientSettings, negotiate
 
     client = negotiate(ClientSettings(
         host="localhost", port=ce.port, api_base="/arex",

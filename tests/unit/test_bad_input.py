@@ -15,13 +15,12 @@ from typing import Any
 import pytest
 
 from arc_intercede import ARCBackend, ARCConfig, JobStatus, SubmissionSpec
-from arc_intercede.auth import FileToken, StaticToken, check_token, token_expiry
+from arc_intercede.cli.jobstore import JobStore
 from arc_intercede.config import describe, load_yaml
+from arc_intercede.credentials import FileToken, ProxyError, StaticToken, check_token, make_proxy, token_expiry
+from arc_intercede.descriptions.yaml_jobspec import JobSpecError, build_spec, load_jobspec
 from arc_intercede.errors import ConfigurationError, CredentialError, LocalCredentialError
 from arc_intercede.jobids import normalise_id, normalise_ids
-from arc_intercede.jobspec import JobSpecError, build_spec, load_jobspec
-from arc_intercede.jobstore import JobStore
-from arc_intercede.proxy import ProxyError, make_proxy
 from tests.fake_arex import PKI, FakeAREX
 from tests.unit.test_tls import user_credentials
 
@@ -110,7 +109,7 @@ def test_exposed_credential_files_are_warned_about(tmp_path: Path, caplog: pytes
     cert, key = user_credentials(tmp_path)
     proxy = make_proxy(cert, key, tmp_path / "x509up").path
     proxy.chmod(0o640)
-    from arc_intercede.auth import ProxyCredential
+    from arc_intercede.credentials import ProxyCredential
 
     ProxyCredential.load(proxy)
     cfg = tmp_path / "ce.yaml"

@@ -15,9 +15,9 @@ from cryptography.x509.oid import NameOID
 import arc_intercede
 from arc_intercede import cli
 from arc_intercede.backend import CredentialRequirements
+from arc_intercede.cli.jobstore import JobRecord, JobStore
 from arc_intercede.contract import Diagnostics, JobCounts, JobOutput, JobStatus, OpOutcome, Submission, SubmissionSpec
 from arc_intercede.errors import CredentialError, TransportError
-from arc_intercede.jobstore import JobRecord, JobStore
 from arc_intercede.transfer import TransferProgress
 
 COMMANDS = ("info", "submit", "status", "wait", "fetch", "kill", "purge", "restart", "diagnose", "proxy")
@@ -352,7 +352,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, env: Path) -> type[FakeBackend]:
     monkeypatch.setattr(FakeBackend, "fail_copies", {})
     monkeypatch.setattr(FakeBackend, "actions", [])
     monkeypatch.setattr(FakeBackend, "raise_on_enter", None)
-    monkeypatch.setattr(cli, "_backend", lambda target: FakeBackend(target.config))
+    monkeypatch.setattr(cli.base, "_backend", lambda target: FakeBackend(target.config))
     return FakeBackend
 
 
@@ -633,7 +633,7 @@ def test_proxy_trouble_is_one_line_with_what_to_run(env: Path, ce: Any, pki: Any
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from arc_intercede.proxy import make_proxy
+    from arc_intercede.credentials import make_proxy
 
     cert, key = _user(env)
     expired = make_proxy(cert, key, env / "old", valid=timedelta(minutes=1), now=datetime.now(UTC) - timedelta(hours=2))
@@ -653,7 +653,7 @@ def test_info_shows_proxy_and_token_lifetimes(fake: type[FakeBackend], env: Path
     import time
     from datetime import timedelta
 
-    from arc_intercede.proxy import make_proxy
+    from arc_intercede.credentials import make_proxy
 
     code, out, _ = run(capsys, "info")
     assert code == 0 and "Token valid until:" in out and "unknown (not a JWT)" in out and "t0k3n" not in out

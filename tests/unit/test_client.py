@@ -1,7 +1,7 @@
-"""arc_intercede.client against a real HTTPS A-REX look-alike: one regression test per pyarcrest 0.5 defect.
+"""arc_intercede._rest against a real HTTPS A-REX look-alike: one regression test per pyarcrest 0.5 defect.
 
 Where practical a ``test_plain_pyarcrest_*`` test shows the defect on unwrapped pyarcrest against the same
-fake server, so each regression test is known to guard something that really breaks (arc-rest-facts §15).
+fake server, so each regression test is known to guard something that really breaks.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import pytest
 from pyarcrest.errors import ARCHTTPError
 from pytest_mock import MockerFixture
 
-import arc_intercede.client
-from arc_intercede.auth import StaticToken, make_ssl_context
-from arc_intercede.client import ClientSettings, Rest10, Rest11, negotiate
+import arc_intercede._rest.operations
+from arc_intercede._rest import ClientSettings, Rest10, Rest11, negotiate
+from arc_intercede._rest.errors import map_arc_errors
+from arc_intercede.credentials import StaticToken, make_ssl_context
 from arc_intercede.errors import (
     APIVersionError,
     CEResponseError,
@@ -36,7 +37,6 @@ from arc_intercede.errors import (
     CredentialError,
     ReplyTooLargeError,
     TransportError,
-    map_arc_errors,
 )
 from tests.fake_arex import ALWAYS, PKI, Endless, FakeAREX, Stall, make_pki
 
@@ -202,8 +202,8 @@ import logging, sys
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 port, ca, token, mode = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 if mode == "ours":
-    from arc_intercede.auth import StaticToken, make_ssl_context
-    from arc_intercede.client import ClientSettings, negotiate
+    from arc_intercede.credentials import StaticToken, make_ssl_context
+    from arc_intercede._rest import ClientSettings, negotiate
     s = ClientSettings(host="localhost", port=int(port), api_base="/arex",
                        ssl_context=make_ssl_context(ca_dir=None, ca_file=ca), connect_timeout_s=5,
                        read_timeout_s=5, token_source=StaticToken(token))
@@ -550,7 +550,7 @@ import arc_intercede
 names = [m.name for m in pkgutil.walk_packages(arc_intercede.__path__, "arc_intercede.")]
 for name in names:
     importlib.import_module(name)
-assert "arc_intercede.client" in sys.modules and "arc_intercede.facade" in sys.modules
+assert "arc_intercede._rest.operations" in sys.modules and "arc_intercede._rest.connpool" in sys.modules
 print(len(names), "arc" in sys.modules, sorted(m for m in sys.modules if m == "arc" or m.startswith("arc.")))
 """
 
@@ -669,7 +669,7 @@ def test_endless_diagnose_is_cut(ce: FakeAREX, pki: PKI, connect: Connect) -> No
 
 
 def test_huge_listing_is_capped(ce: FakeAREX, pki: PKI, connect: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(arc_intercede.client, "MAX_LISTING_BYTES", 20_000)
+    monkeypatch.setattr(arc_intercede._rest.operations, "MAX_LISTING_BYTES", 20_000)
     ce.huge_listing = 5_000
     job = ce.add_job(files={"a": b""})
     client = connect(settings(ce, pki))
@@ -818,7 +818,7 @@ def test_token_delegation_sends_bare_token(ce: FakeAREX, pki: PKI, connect: Conn
     client = connect(settings(ce, pki))
     deleg = client.new_token_delegation("jwt-for-staging")
     (req,) = ce.by_key("POST delegations?new")
-    assert req.headers["X-Token-Delegation"] == "jwt-for-staging"  # not "Bearer ..." (§10)
+    assert req.headers["X-Token-Delegation"] == "jwt-for-staging"  # not "Bearer ..."
     assert req.query == {"action": "new", "type": "jwt"}
     assert ce.delegations[deleg] == {"type": "jwt", "value": "jwt-for-staging"}
 

@@ -14,7 +14,7 @@ import pytest
 import arc_intercede
 from arc_intercede import CEResponseError, ConfigurationError, TransportError, getClient
 from arc_intercede.compat import ARCRest, ARCRest_1_0, ARCRest_1_1, Result
-from arc_intercede.proxy import make_proxy
+from arc_intercede.credentials import make_proxy
 from tests.fake_arex import PKI, FakeAREX, make_pki
 
 TOKEN = "s3cr3t-t0ken"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from arc_intercede.contract import FileRef, OutputSpec, Resources, SubmissionSpec
-from arc_intercede.description import (
+from arc_intercede.descriptions.spec_xrsl import (
     ARG_VAR_PREFIX,
     DescriptionError,
     RenderedJob,

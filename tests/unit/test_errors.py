@@ -1,4 +1,4 @@
-"""arc_intercede.errors: the tree, and the mapping table of map_arc_errors (style.md §5)."""
+"""arc_intercede.errors: the tree, and the mapping table of map_arc_errors."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pyarcrest.errors import (
     X509Error,
 )
 
+from arc_intercede._rest.errors import map_arc_errors
 from arc_intercede.contract import InterCEdeError
 from arc_intercede.errors import (
     APIVersionError,
@@ -29,7 +30,6 @@ from arc_intercede.errors import (
     TransportError,
     http_error,
     is_credential_failure,
-    map_arc_errors,
 )
 
 ENDPOINT = "https://ce.example.org:443/arex"

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from arc_intercede.auth import StaticToken, make_ssl_context
-from arc_intercede.client import ClientSettings, JobReply, Rest11, RestClient
+from arc_intercede._rest import ClientSettings, ConnectionPool, JobReply, Rest11, RestClient, unique
+from arc_intercede.credentials import StaticToken, make_ssl_context
 from arc_intercede.errors import APIVersionError, CEResponseError, TransportError
-from arc_intercede.facade import Facade, unique
 from tests.fake_arex import PKI, FakeAREX
 
 TOKEN = "facade-token"
@@ -22,19 +21,19 @@ TOKEN = "facade-token"
 
 
 
-def make_facade(ce: FakeAREX, pki: PKI, *, max_connections: int = 3, chunk_size: int = 100,
-                api_version: str | None = None, ca_file: Path | None = None) -> Facade:
+def make_pool(ce: FakeAREX, pki: PKI, *, max_connections: int = 3, chunk_size: int = 100,
+                api_version: str | None = None, ca_file: Path | None = None) -> ConnectionPool:
     settings = ClientSettings(
         host="localhost", port=ce.port, api_base="/arex",
         ssl_context=make_ssl_context(ca_dir=None, ca_file=ca_file or pki.ca_file),
         connect_timeout_s=5, read_timeout_s=5, token_source=StaticToken(TOKEN),
     )
-    return Facade(settings, max_connections=max_connections, chunk_size=chunk_size, api_version=api_version)
+    return ConnectionPool(settings, max_connections=max_connections, chunk_size=chunk_size, api_version=api_version)
 
 
-def run(ce: FakeAREX, pki: PKI, body: Callable[[Facade], Any], **kwargs: Any) -> Any:
+def run(ce: FakeAREX, pki: PKI, body: Callable[[ConnectionPool], Any], **kwargs: Any) -> Any:
     async def main() -> Any:
-        facade = make_facade(ce, pki, **kwargs)
+        facade = make_pool(ce, pki, **kwargs)
         await facade.open()
         try:
             return await body(facade)
@@ -44,7 +43,7 @@ def run(ce: FakeAREX, pki: PKI, body: Callable[[Facade], Any], **kwargs: Any) ->
     return asyncio.run(main())
 
 
-def status(facade: Facade, ids: Sequence[str]) -> Any:
+def status(facade: ConnectionPool, ids: Sequence[str]) -> Any:
     return facade.bulk(ids, lambda client, chunk: client.job_status(chunk), lambda r: r.job_id, "status")
 
 
@@ -58,7 +57,7 @@ def test_calls_run_off_the_event_loop(ce: FakeAREX, pki: PKI) -> None:
     ce.delay["POST jobs?status"] = 0.6
     seen: dict[str, Any] = {}
 
-    async def body(facade: Facade) -> None:
+    async def body(facade: ConnectionPool) -> None:
         ticks = 0
         done = asyncio.Event()
 
@@ -178,7 +177,7 @@ def test_reply_out_of_order_is_matched_by_id(ce: FakeAREX, pki: PKI) -> None:
 def test_bulk_checks_reply_keys(ce: FakeAREX, pki: PKI) -> None:
     ids = ["a", "b", "c"]
 
-    async def body(facade: Facade) -> Any:
+    async def body(facade: ConnectionPool) -> Any:
         # A (buggy) per-chunk function that answers about the wrong ids must not slip through.
         return await facade.bulk(ids, lambda client, chunk: [JobReply(i + "x", 200, "OK") for i in chunk],
                                  lambda r: r.job_id, "status")
@@ -190,7 +189,7 @@ def test_bulk_checks_reply_keys(ce: FakeAREX, pki: PKI) -> None:
 def test_errors_are_mapped_and_connection_recovers(ce: FakeAREX, pki: PKI) -> None:
     job = ce.add_job("RUNNING")
 
-    async def body(facade: Facade) -> Any:
+    async def body(facade: ConnectionPool) -> Any:
         ce.drop["POST jobs?status"] = 2  # first try and its one retry
         with pytest.raises(TransportError):
             await status(facade, [job])
@@ -203,7 +202,7 @@ def test_errors_are_mapped_and_connection_recovers(ce: FakeAREX, pki: PKI) -> No
 def test_each_returns_exceptions_per_item(ce: FakeAREX, pki: PKI) -> None:
     good = ce.add_job(files={"f": b"1"})
 
-    async def body(facade: Facade) -> Any:
+    async def body(facade: ConnectionPool) -> Any:
         return await facade.each([good, "missing"], lambda client, job: client.list_dir(job), "list")
 
     ok, failed = run(ce, pki, body)
@@ -221,7 +220,7 @@ def test_open_negotiates_and_maps_version_errors(ce: FakeAREX, pki: PKI) -> None
 
 def test_use_before_open_and_after_close(ce: FakeAREX, pki: PKI) -> None:
     async def main() -> None:
-        facade = make_facade(ce, pki)
+        facade = make_pool(ce, pki)
         with pytest.raises(RuntimeError):
             await facade.call(lambda c: None, "x")
         with pytest.raises(RuntimeError):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-import arc_intercede.client
+import arc_intercede._rest.operations
 from arc_intercede import (
     ARCBackend,
     ARCConfig,
@@ -202,7 +202,7 @@ def test_cancelling_a_blocked_fetch_is_prompt_and_the_pool_recovers(fake, tmp_pa
 
 
 def test_log_is_reported_when_the_listing_is_refused(fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(arc_intercede.client, "MAX_LISTING_BYTES", 10_000)
+    monkeypatch.setattr(arc_intercede._rest.operations, "MAX_LISTING_BYTES", 10_000)
     job = fake.ce.add_job(files={"a": b"x"})
     fake.ce.listings[(job, "")] = {"file": [f"f{i:05d}" for i in range(5000)], "dir": []}
     out = _fetch(fake, [job], tmp_path / "dest")[job]

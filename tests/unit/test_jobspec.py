@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from arc_intercede.contract import FileRef, OutputSpec, Resources, SubmissionSpec
-from arc_intercede.jobspec import (
+from arc_intercede.descriptions.yaml_jobspec import (
     JobFile,
     JobSpecError,
     build_spec,

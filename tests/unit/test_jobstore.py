@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arc_intercede.jobstore import JobRecord, JobStore, default_store_path
+from arc_intercede.cli.jobstore import JobRecord, JobStore, default_store_path
 
 EP = "https://ce.example.org:443/arex"
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from arc_intercede import facade as facade_mod
-from arc_intercede.auth import shared_ssl_context
-from arc_intercede.facade import Facade
+from arc_intercede._rest import ConnectionPool
+from arc_intercede._rest import connpool as facade_mod
+from arc_intercede.credentials import shared_ssl_context
 from arc_intercede.pool import ConnectionBudget, SharedExecutor, shared_executor
 from tests.fake_arex import PKI, FakeAREX
-from tests.unit.test_facade import make_facade
+from tests.unit.test_facade import make_pool
 
 
 class Gauge:
@@ -103,7 +103,7 @@ def test_many_backends_stay_within_the_shared_caps(
             return client.job_states(chunk)
 
     async def main() -> tuple[list[dict[str, Any]], int]:
-        facades = [make_facade(ce, pki, max_connections=4, chunk_size=2) for _ in range(20)]
+        facades = [make_pool(ce, pki, max_connections=4, chunk_size=2) for _ in range(20)]
         await asyncio.gather(*(f.open() for f in facades))
         try:
             replies = await asyncio.gather(*(f.bulk(jobs, status, None, "status") for f in facades))
@@ -131,7 +131,7 @@ def test_one_backend_keeps_all_its_connections_in_parallel(ce: FakeAREX, pki: PK
         return item
 
     async def main() -> list[Any]:
-        facade: Facade = make_facade(ce, pki, max_connections=n)
+        facade: ConnectionPool = make_pool(ce, pki, max_connections=n)
         await facade.open()
         try:
             return await facade.each(list(range(2 * n)), work, "work")

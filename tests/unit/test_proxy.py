@@ -10,7 +10,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from arc_intercede.proxy import PROXY_CERT_INFO_OID, PROXY_POLICY_INHERIT_ALL, ProxyError, make_proxy, slash_subject
+from arc_intercede.credentials.proxy import (
+    PROXY_CERT_INFO_OID,
+    PROXY_POLICY_INHERIT_ALL,
+    ProxyError,
+    make_proxy,
+    slash_subject,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arc_intercede import ARCBackend
+from arc_intercede._rest.models import _all_possible, possible_job_id
+from arc_intercede._rest.operations import _bulk_body
 from arc_intercede.backend import _statuses
-from arc_intercede.client import _all_possible, _bulk_body, possible_job_id
 from arc_intercede.contract import JobStatus
 from arc_intercede.errors import CEResponseError
 from tests.fake_arex import PKI, FakeAREX
-from tests.unit.test_facade import make_facade
+from tests.unit.test_facade import make_pool
 
 IDS = [["a"], ["a", "b"], ['x", "y', 'q\\"', "z"], ["é", "\u2603"], [str(i) for i in range(50)]]
 
@@ -39,7 +40,7 @@ def test_job_states_in_order_with_unknown_ids(ce: FakeAREX, pki: PKI) -> None:
     ids = [known[0], "nosuchjob", known[1]]
 
     async def main() -> list[str | None]:
-        facade = make_facade(ce, pki)
+        facade = make_pool(ce, pki)
         await facade.open()
         try:
             return await facade.call(lambda c: c.job_states(ids), "status")

@@ -15,7 +15,7 @@ import pytest
 
 from arc_intercede import ConfigurationError, CredentialError, JobStatus, SubmissionSpec
 from arc_intercede.backend import ARCBackend as AsyncARCBackend
-from arc_intercede.proxy import make_proxy
+from arc_intercede.credentials import make_proxy
 from arc_intercede.sync import ARCBackend, BatchResult, ProxyRenewal, WaitTimeoutError, _Sync
 from tests.fake_arex import PKI, FakeAREX
 

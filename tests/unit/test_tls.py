@@ -26,10 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from arc_intercede import ARCBackend, ARCConfig
-from arc_intercede.auth import TLSContextProvider, make_ssl_context
 from arc_intercede.config import CRLPolicy
+from arc_intercede.credentials import TLSContextProvider, make_proxy, make_ssl_context
 from arc_intercede.errors import ConfigurationError, CredentialError, LocalCredentialError, TransportError
-from arc_intercede.proxy import make_proxy
 from tests.fake_arex import PKI, FakeAREX, _Handler, _Server
 
 NOW = dt.datetime.now(dt.UTC)

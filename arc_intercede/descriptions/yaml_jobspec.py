@@ -40,9 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
-from arc_intercede.config import describe, load_yaml, yaml_reason
+from arc_intercede.config import describe, read_yaml_file
 from arc_intercede.contract import FileRef, OutputSpec, Resources, SubmissionSpec
 
 __all__ = ["JobFile", "JobSpecError", "build_spec", "load_jobspec", "parse_duration", "parse_input", "with_extras"]
@@ -124,17 +122,7 @@ def load_jobspec(path: Path | str) -> JobFile:
         JobSpecError: The file cannot be read, is not YAML, or a field is invalid (named in the message).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise JobSpecError(f"job specification {path} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not a UTF-8 text file"
-        raise JobSpecError(f"cannot read job specification {path}: {reason}") from exc
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise JobSpecError(f"{path} is not valid YAML: {yaml_reason(exc)}") from exc
+    data = read_yaml_file(path, "job specification", JobSpecError)
     if not isinstance(data, Mapping):
         raise JobSpecError(f"{path}: a job specification must be a YAML mapping with at least 'executable'")
     try:

@@ -2,13 +2,13 @@
 
 * Every blocking call runs in the process-wide worker pool (:mod:`arc_intercede.pool`), so the
   event loop never blocks and the threads of all backends together stay under one cap.
-* A connection (one :class:`~arc_intercede.client.Rest10`/``Rest11`` object) is checked out by
+* A connection (one :class:`~arc_intercede._rest.Rest10`/``Rest11`` object) is checked out by
   exactly one thread at a time; there are at most ``max_connections`` of them, the second and
   later ones taken from the process-wide connection budget.
 * Bulk id lists are de-duplicated (first occurrence wins, order kept) and cut into chunks well
   under A-REX's ~1 MiB request cap; chunks run in parallel over the pool.
-* Every error of a lower layer is translated in one place (:func:`~arc_intercede.errors.map_arc_errors`).
-* Cancelling a call, and closing the facade, never wait for a worker thread: the connection's
+* Every error of a lower layer is translated in one place (:func:`~arc_intercede._rest.errors.map_arc_errors`).
+* Cancelling a call, and closing the pool, never wait for a worker thread: the connection's
   socket is shut down (which wakes a blocked read) and the worker closes it when its call ends; a
   connection goes back to the pool only once its worker is done with it.
 """
@@ -21,8 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from arc_intercede.client import ClientSettings, RestClient, negotiate
-from arc_intercede.errors import CEResponseError, map_arc_errors
+from arc_intercede._rest.errors import map_arc_errors
+from arc_intercede._rest.models import ClientSettings, JobInfo, JobReply
+from arc_intercede._rest.versions import RestClient, negotiate
+from arc_intercede.errors import CEResponseError
 from arc_intercede.pool import (
     DEFAULT_SHARED_CONNECTIONS,
     DEFAULT_SHARED_THREADS,
@@ -32,7 +34,7 @@ from arc_intercede.pool import (
     shared_executor,
 )
 
-__all__ = ["Facade", "unique"]
+__all__ = ["ConnectionPool", "unique"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +58,15 @@ def unique(ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-class Facade:
+def _reply_id(reply: JobReply) -> str:
+    return reply.job_id
+
+
+def _info_id(reply: tuple[JobReply, JobInfo | None]) -> str:
+    return reply[0].job_id
+
+
+class ConnectionPool:
     """Runs blocking client calls off the event loop over a pool of connections to one CE."""
 
     def __init__(
@@ -85,7 +95,7 @@ class Facade:
     def api_version(self) -> str:
         """The negotiated REST API version (after :meth:`open`)."""
         if self._first is None:
-            raise RuntimeError("facade is not open")
+            raise RuntimeError("connection pool is not open")
         return self._first.VERSION
 
     async def open(self) -> None:
@@ -170,7 +180,7 @@ class Facade:
             ARCBackendError: The translated whole-operation failure (original chained).
         """
         if self._executor is None or self._idle is None:
-            raise RuntimeError("facade is not open")
+            raise RuntimeError("connection pool is not open")
         client = await self._checkout()
         loop = asyncio.get_running_loop()
         if self._executor is None:
@@ -221,6 +231,22 @@ class Facade:
                 raise CEResponseError(f"{what}: reply does not match the requested ids", endpoint=self.endpoint)
             out.update(zip(chunk, results, strict=True))
         return out
+
+    async def job_status(self, ids: Sequence[str]) -> dict[str, JobReply]:
+        """A-REX's per-id status reply (code, reason, state) for every distinct id of ``ids``."""
+        return await self.bulk(ids, lambda c, chunk: c.job_status(chunk), _reply_id, "job status")
+
+    async def job_states(self, ids: Sequence[str], convert: Callable[[list[str | None]], Sequence[R]]) -> dict[str, R]:
+        """Every distinct id's ARC state, turned into a result by ``convert`` in the worker thread (order kept)."""
+        return await self.bulk(ids, lambda c, chunk: convert(c.job_states(chunk)), None, "job status")
+
+    async def job_info(self, ids: Sequence[str]) -> dict[str, tuple[JobReply, JobInfo | None]]:
+        """A-REX's per-id info reply and parsed info document (None when the job is unknown)."""
+        return await self.bulk(ids, lambda c, chunk: c.job_info(chunk), _info_id, "job info")
+
+    async def job_action(self, ids: Sequence[str], action: str) -> dict[str, JobReply]:
+        """A-REX's per-id reply to a bulk ``action`` (``kill``, ``clean``, ``restart``)."""
+        return await self.bulk(ids, lambda c, chunk: c.job_action(chunk, action), _reply_id, f"jobs {action}")
 
     async def each(self, items: Sequence[T], fn: Callable[[RestClient, T], R], what: str) -> list[R | BaseException]:
         """Run ``fn(client, item)`` for every item over the pool; exceptions are returned, not raised."""

@@ -1,4 +1,4 @@
-"""RFC 3820 proxy certificates in pure Python (``cryptography``), like ``arcproxy`` without VOMS.
+"""RFC 3820 proxies: ``make_proxy`` (like ``arcproxy`` without VOMS) and ``ProxyCredential`` (load, sign delegations).
 
 The proxy is signed by the user's key; its subject is the user's subject plus ``CN=<serial number>``.
 It carries a critical proxyCertInfo extension (OID 1.3.6.1.5.5.7.1.14) with the inherit-all policy,
@@ -24,19 +24,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
-from arc_intercede.errors import LocalCredentialError
+from arc_intercede.credentials.files import NEW_PROXY_HINT, warn_if_exposed
+from arc_intercede.credentials.proxycert import (
+    BACKDATE,
+    PROXY_CERT_INFO_OID,
+    PROXY_POLICY_INHERIT_ALL,
+    build_proxy_certificate,
+)
+from arc_intercede.errors import CredentialError, LocalCredentialError
 
 __all__ = [
     "PROXY_CERT_INFO_OID",
     "PROXY_POLICY_INHERIT_ALL",
+    "ProxyCredential",
     "ProxyError",
     "ProxyInfo",
     "default_proxy_path",
@@ -46,11 +53,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-PROXY_CERT_INFO_OID: Final = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
-"""id-pe-proxyCertInfo (RFC 3820)."""
-PROXY_POLICY_INHERIT_ALL: Final = b"0\x0c0\n\x06\x08+\x06\x01\x05\x05\x07\x15\x01"
-"""DER of ProxyCertInfo { proxyPolicy { policyLanguage id-ppl-inheritAll } }, no path length limit."""
-BACKDATE: Final = timedelta(minutes=5)
 
 
 class ProxyError(LocalCredentialError):
@@ -148,24 +150,10 @@ def make_proxy(
     serial = secrets.randbelow(2**31 - 2) + 1
     subject = x509.Name([*user_cert.subject.rdns, x509.RelativeDistinguishedName(
         [x509.NameAttribute(NameOID.COMMON_NAME, str(serial))])])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(user_cert.subject)
-        .public_key(proxy_key.public_key())
-        .serial_number(serial)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.UnrecognizedExtension(PROXY_CERT_INFO_OID, PROXY_POLICY_INHERIT_ALL), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, content_commitment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(user_cert.public_key()),  # type: ignore[arg-type]
-                       critical=False)
+    proxy_cert = build_proxy_certificate(
+        issuer=user_cert, issuer_key=user_key, public_key=proxy_key.public_key(), subject=subject, serial=serial,
+        not_before=not_before, not_after=not_after,
     )
-    algorithm = None if isinstance(user_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
-    proxy_cert = builder.sign(user_key, algorithm)
     pem = b"".join([
         proxy_cert.public_bytes(serialization.Encoding.PEM),
         proxy_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
@@ -292,3 +280,114 @@ def _same_key(key: CertificateIssuerPrivateKeyTypes, cert: x509.Certificate) -> 
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     ours = key.public_key().public_bytes(serialization.Encoding.DER, fmt)
     return ours == cert.public_key().public_bytes(serialization.Encoding.DER, fmt)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyCredential:
+    """An RFC 3820 proxy loaded from a PEM file (certificate, private key, then the chain)."""
+
+    path: Path
+    certificate: x509.Certificate
+    chain_pem: bytes
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+    def __repr__(self) -> str:
+        return f"ProxyCredential({str(self.path)!r}, expires={self.not_after.isoformat()})"
+
+    @classmethod
+    def load(cls, path: Path) -> ProxyCredential:
+        """Read and check a proxy file.
+
+        Raises:
+            CredentialError: The file is missing, unreadable, not a proxy, or expired.
+        """
+        try:
+            pem = Path(path).read_bytes()
+        except FileNotFoundError as exc:
+            raise LocalCredentialError(f"proxy file {path} not found: {NEW_PROXY_HINT}") from exc
+        except OSError as exc:
+            raise LocalCredentialError(f"cannot read proxy {path}: {exc.strerror}") from exc
+        warn_if_exposed(Path(path), "proxy file")
+        try:
+            certs = x509.load_pem_x509_certificates(pem)
+        except ValueError as exc:
+            raise LocalCredentialError(
+                f"{path} holds no PEM certificate: it is not a proxy ({NEW_PROXY_HINT})") from exc
+        if b"PRIVATE KEY-----" not in pem:
+            raise LocalCredentialError(
+                f"{path} holds a certificate but no private key: it is not a proxy ({NEW_PROXY_HINT})"
+            )
+        if b"ENCRYPTED PRIVATE KEY-----" in pem or b"Proc-Type: 4,ENCRYPTED" in pem:
+            # Never let OpenSSL open its pass phrase prompt on the terminal (it would block the loop).
+            raise LocalCredentialError(f"{path} holds an encrypted private key: a proxy's key is unencrypted "
+                                  f"({NEW_PROXY_HINT})")
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except TypeError as exc:
+            raise LocalCredentialError(f"{path} holds an encrypted private key: a proxy's key is unencrypted "
+                                  f"({NEW_PROXY_HINT})") from exc
+        except ValueError as exc:  # the message of cryptography says nothing secret, but keep it short
+            raise LocalCredentialError(f"{path}: the private key cannot be read ({NEW_PROXY_HINT})") from exc
+        except Exception as exc:  # UnsupportedAlgorithm
+            raise LocalCredentialError(f"{path}: unsupported proxy key ({NEW_PROXY_HINT})") from exc
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise LocalCredentialError(f"{path}: unsupported proxy key type {type(key).__name__}")
+        fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+        if key.public_key().public_bytes(serialization.Encoding.DER, fmt) != \
+                certs[0].public_key().public_bytes(serialization.Encoding.DER, fmt):
+            raise LocalCredentialError(f"{path}: the private key does not belong to the first certificate "
+                                  f"({NEW_PROXY_HINT})")
+        chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+        proxy = cls(path=Path(path), certificate=certs[0], chain_pem=chain, key=key)
+        proxy.check_valid()
+        return proxy
+
+    def check_valid(self, now: datetime | None = None) -> None:
+        """Raise unless the proxy is valid now.
+
+        Raises:
+            CredentialError: The proxy expired (the message says when and what to run), non-transient.
+        """
+        if self.seconds_left(now) <= 0:
+            raise LocalCredentialError(
+                f"proxy {self.path} expired at {self.not_after:%Y-%m-%d %H:%M:%S} UTC: {NEW_PROXY_HINT}",
+                transient=False,
+            )
+
+    @property
+    def not_after(self) -> datetime:
+        """When the proxy expires (UTC)."""
+        return self.certificate.not_valid_after_utc
+
+    def seconds_left(self, now: datetime | None = None) -> float:
+        """Seconds until the proxy expires (negative once expired)."""
+        now = now or datetime.now(UTC)
+        return (self.not_after - now).total_seconds()
+
+    def sign_delegation(self, csr_pem: bytes | str, lifetime: timedelta | None = None) -> bytes:
+        """Sign an A-REX delegation CSR and return the PEM to upload (new cert + our chain).
+
+        The new proxy is back-dated five minutes, never outlives this proxy, and has a fresh
+        serial number.
+
+        Raises:
+            CredentialError: The CSR is malformed or its signature is invalid.
+        """
+        if isinstance(csr_pem, str):
+            csr_pem = csr_pem.encode("ascii", "replace")
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise CredentialError(f"delegation request from the CE is not a valid CSR: {exc}") from exc
+        if not csr.is_signature_valid:
+            raise CredentialError("delegation request from the CE has an invalid signature")
+        now = datetime.now(UTC)
+        not_after = self.not_after if lifetime is None else min(self.not_after, now + lifetime)
+        subject = x509.Name(
+            [*self.certificate.subject, x509.NameAttribute(NameOID.COMMON_NAME, str(secrets.randbits(31)))]
+        )
+        cert = build_proxy_certificate(
+            issuer=self.certificate, issuer_key=self.key, public_key=csr.public_key(), subject=subject,
+            serial=x509.random_serial_number(), not_before=now - BACKDATE, not_after=not_after,
+        )
+        return cert.public_bytes(serialization.Encoding.PEM) + self.chain_pem
