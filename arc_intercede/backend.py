@@ -409,8 +409,9 @@ class ARCBackend:
     async def _apply_hold_policy(self, states: dict[JobID, JobStatus]) -> None:
         now = time.monotonic()
         held = JobStatus.HELD
-        for job_id in [j for j, s in states.items() if s is held]:
-            self._held_since.setdefault(job_id, now)
+        if held in states.values():  # a C-level scan; per-id work only when some job is held
+            for job_id in [j for j, s in states.items() if s is held]:
+                self._held_since.setdefault(job_id, now)
         for job_id in [j for j in self._held_since if states.get(j, held) is not held]:
             del self._held_since[job_id]
         if self.config.hold_policy is not HoldPolicy.KILL:

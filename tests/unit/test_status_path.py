@@ -101,3 +101,31 @@ def test_whole_chunk_id_check_never_passes_an_impossible_id(jobs: list[str]) -> 
         assert all(possible_job_id(j) for j in jobs)
     if jobs and all(possible_job_id(j) and len(j) <= 63 for j in jobs):
         assert _all_possible(jobs)  # plain chunks take the fast path
+
+
+def _states_reference(entries: list[dict[str, object]]) -> list[object]:
+    """The per-id meaning of job_states: the entry's state where its code is 200, None elsewhere."""
+    def code_ok(c: object) -> bool:
+        try:
+            return int(c) == 200  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return False
+    return [e.get("state") if code_ok(e.get("status-code")) else None for e in entries]
+
+
+_CODES = st.sampled_from(["200", "404", "505", 200, "0200", None, "x", ["200"], {"c": 1}])
+_STATES = st.sampled_from(["RUNNING", "FINISHED", "None", None, ["x"], 5])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"status-code": _CODES}, optional={"state": _STATES}), max_size=30))
+def test_job_states_equals_the_per_id_reading(entries: list[dict[str, object]]) -> None:
+    from types import SimpleNamespace
+
+    from arc_intercede._rest.versions import Rest11
+
+    ids = [f"j{i}" for i in range(len(entries))]
+    for job, entry in zip(ids, entries, strict=True):
+        entry["id"] = job
+    fake = SimpleNamespace(_manageJobs=lambda jobs, action: entries)
+    assert Rest11.job_states(fake, ids) == _states_reference(entries)  # type: ignore[arg-type]
