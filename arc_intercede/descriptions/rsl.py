@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any, Final, TypeAlias, Union
 
 __all__ = [
@@ -35,22 +37,24 @@ __all__ = [
 
 BOOL_OPS: Final = frozenset("&|+")
 REL_OPS: Final = ("=", "!=", "<", "<=", ">", ">=")
-# One token after any whitespace and comments (which ARC's parser skips before every token):
-# a bare word, a "…", '…' or ^D…D string (doubling escapes; possessive, so a doubled quote at the
-# end never closes it), a relation operator, one other character, or the end. An unclosed quote
-# or comment does not match its alternative and comes out as a single character.
+# One token with the whitespace and comments before it (ARC's parser skips them before every
+# token), as findall groups (all, whitespace, token, caret delimiter, unclosed rest). The token is a
+# bare word, a "…", '…' or ^D…D string (doubling escapes; possessive, so a doubled quote at the end
+# never closes it), a relation operator, one punctuation character, or "" at the end. An unclosed
+# quote or comment takes the rest of the text as the last group: the parser stops there.
 _TOKEN: Final = re.compile(
-    r"(?:[ \t\n\v\f\r]++|\((?=\*)[\s\S]*?\*\))*+"
-    r"(?:(?P<w>[^+&|()=<>!\"'^#$ \t\n\v\f\r]++)"
-    r'|"(?P<q>[^"]*+(?:""[^"]*+)*+)"'
-    r"|'(?P<a>[^']*+(?:''[^']*+)*+)'"
-    r"|\^(?P<cd>[\s\S])(?P<c>(?:(?!(?P=cd))[\s\S])*+(?:(?P=cd)(?P=cd)(?:(?!(?P=cd))[\s\S])*+)*+)(?P=cd)"
-    r"|(?P<o>!=|<=|>=|[=<>])"
-    r"|(?P<p>[\s\S])"
-    r"|(?P<z>\Z))"
+    r"(((?:[ \t\n\v\f\r]++|\((?=\*)[\s\S]*?\*\))*+)"
+    r"(?:([^+&|()=<>!\"'^#$ \t\n\v\f\r]++"
+    r'|"[^"]*+(?:""[^"]*+)*+"'
+    r"|'[^']*+(?:''[^']*+)*+'"
+    r"|\^([\s\S])(?:(?!\4)[\s\S])*+(?:\4\4(?:(?!\4)[\s\S])*+)*+\4"
+    r"|!=|<=|>=|[=<>]"
+    r"|\((?!\*)|[)&|+#$!]"
+    r"|\Z)"
+    r"|([\"'^(][\s\S]*+)))"
 )
-_LAST: Final = frozenset({"Z", "C", '"', "'", "^"})
-"""Token kinds after which nothing is read: the end, an unclosed comment or quote (always an error)."""
+_REL_OPS: Final = frozenset(REL_OPS)
+_NOT_BARE: Final = frozenset("+&|()=<>!\"'^#$")
 _INVALID_NAME: Final = re.compile(r"[+&|()=<>!\"'^#$]")
 
 
@@ -181,37 +185,20 @@ class _Parser:
         self.tree = tree
         self.error: RSLError | None = None
         self._lines: list[int] | None = None
-        kinds: list[str] = []
-        values: list[str] = []
-        starts: list[int] = []
-        spaced: list[bool] = []
-        for m in _TOKEN.finditer(text):
-            kind = m.lastgroup or ""
-            start = m.start(kind)
-            value = m.group(kind)
-            if kind == "w":
-                kind = "S"
-            elif kind == "q":
-                kind, value, start = "S", value.replace('""', '"'), start - 1
-            elif kind == "a":
-                kind, value, start = "S", value.replace("''", "'"), start - 1
-            elif kind == "c":
-                delim = m.group("cd")
-                kind, value, start = "S", value.replace(delim + delim, delim), start - 2
-            elif kind == "o":
-                kind = "O"
-            elif kind == "p":
-                kind = "C" if value == "(" and text.startswith("*", start + 1) else value
-            else:
-                kind = "Z"
-            kinds.append(kind)
-            values.append(value)
-            starts.append(start)
-            spaced.append(m.start() != start)
-            if kind in _LAST:  # the end, or a token the parser stops at with an error
-                break
-        self.kinds, self.values_, self.starts, self.spaced = kinds, values, starts, spaced
+        # (token with its leading whitespace, whitespace, token, caret delimiter, unclosed rest)
+        toks: list[tuple[str, str, str, str, str]] = _TOKEN.findall(text)
+        self.toks = toks
+        self.raw = raw = [t[2] for t in toks]
+        self.ends = list(accumulate(map(len, map(itemgetter(0), toks))))
+        if len(toks) > 1 and toks[-2][4]:  # an unclosed quote or comment: the parser stops there
+            rest = toks[-2][4]
+            raw[-2] = "(*" if rest[0] == "(" else rest[0]
         self.i = 0
+
+    def start(self, i: int) -> int:
+        """Offset of token ``i`` in the text."""
+        t = self.toks[i]
+        return self.ends[i] - len(t[2]) - len(t[4])
 
     def where(self, pos: int) -> tuple[int, int]:
         lines = self._lines
@@ -226,20 +213,20 @@ class _Parser:
         return k + 1, pos - start + 1
 
     def fail(self, reason: str, pos: int | None = None) -> RSLError:
-        line, col = self.where(self.starts[self.i] if pos is None else pos)
+        line, col = self.where(self.start(self.i) if pos is None else pos)
         return RSLError(reason, line, col)
 
     def peek(self) -> str:
-        """The next token's kind (what ARC's parser sees after skipping whitespace and comments)."""
-        kind = self.kinds[self.i]
-        if kind == "C":
+        """The next token (what ARC's parser sees after skipping whitespace and comments)."""
+        tok = self.raw[self.i]
+        if tok == "(*":
             raise self.fail("end of comment not found")
-        return kind
+        return tok
 
     def rsl(self, table: dict[str, str]) -> Any:
         """A boolean or a condition: ``Node`` with ``tree``, else ``Evaluated | Relation``."""
         c = self.peek()
-        start = self.starts[self.i]
+        first = self.i
         if c == "&" or c == "|" or c == "+":
             self.i += 1
             children: list[Any] = []
@@ -258,21 +245,21 @@ class _Parser:
                 if self.peek() != "(":
                     break
             if self.tree:
-                return Boolean(c, tuple(children), start)
-            return Evaluated(c, tuple(children), *self.where(start))
+                return Boolean(c, tuple(children), self.start(first))
+            return Evaluated(c, tuple(children), *self.where(self.start(first)))
         name = self.string(c)
         if name is None:
             raise self.fail("attribute name expected")
         if not name or _INVALID_NAME.search(name):
-            raise self.fail(f"attribute name {name!r} contains an invalid character", start)
-        if self.peek() != "O":
+            raise self.fail(f"attribute name {name!r} contains an invalid character", self.start(first))
+        op = self.peek()
+        if op not in _REL_OPS:
             raise self.fail("relation operator expected")
-        op = self.values_[self.i]
         self.i += 1
         values = self.values(table)
         if self.tree:
-            return Condition(name, op, values, start)
-        return Relation(normalise_name(name), name, op, values, *self.where(start))
+            return Condition(name, op, values, self.start(first))
+        return Relation(normalise_name(name), name, op, values, *self.where(self.start(first)))
 
     def _bind(self, rel: Relation, local: dict[str, str]) -> None:
         for value in rel.values:
@@ -282,52 +269,57 @@ class _Parser:
                 return
             local[str(value[0])] = str(value[1])
 
-    def string(self, kind: str) -> str | None:
-        """The string at the current token of ``kind`` (None: not a string), consumed."""
-        if kind == "S":
+    def string(self, tok: str) -> str | None:
+        """The string that token ``tok`` (the current one) is, consumed; None if it is no string."""
+        c = tok[:1]
+        if c not in _NOT_BARE:  # a bare word, or "" (the end)
+            if not c:
+                return None
             self.i += 1
-            return self.values_[self.i - 1]
-        if kind == '"' or kind == "'" or kind == "^":
-            raise self._unterminated(self.starts[self.i])
+            return tok
+        if c == '"' or c == "'":
+            if len(tok) == 1:
+                raise self.fail(f"end of {c}-quoted string not found")
+            self.i += 1
+            return tok[1:-1].replace(c + c, c)
+        if c == "^":
+            if len(tok) == 1:
+                pos = self.start(self.i)
+                if pos + 1 >= len(self.s):
+                    raise self.fail("delimiter expected after '^'", pos + 1)
+                raise self.fail(f"end of {self.s[pos + 1]}-quoted string not found")
+            self.i += 1
+            d = tok[1]
+            return tok[2:-1].replace(d + d, d)
         return None
 
-    def _unterminated(self, start: int) -> RSLError:
-        """The error for a quote the tokeniser could not close (ARC's wording and position)."""
-        s = self.s
-        c = s[start]
-        if c == "^":
-            if start + 1 >= len(s):
-                return self.fail("delimiter expected after '^'", start + 1)
-            c = s[start + 1]
-        return self.fail(f"end of {c}-quoted string not found", start)
-
-    def concat(self, left: Any, right: Any, pos: int) -> Any:
+    def concat(self, left: Any, right: Any, at: int) -> Any:
         if self.tree:
-            return Concat(left, right, pos)
+            return Concat(left, right, self.start(at))
         if left.__class__ is str and right.__class__ is str:
             return left + right
         if self.error is None:
-            self.error = self.fail("a sequence cannot be concatenated", pos)
+            self.error = self.fail("a sequence cannot be concatenated", self.start(at))
         return ""
 
     def values(self, table: dict[str, str]) -> tuple[Any, ...]:
         """Terms (``tree``) or evaluated values up to the first token that is not a value."""
         tree = self.tree
-        starts, spaced = self.starts, self.spaced
+        toks = self.toks
         out: list[Any] = []
         left: Any = None
         concat = 0  # 0 none, 1 explicit '#', 2 implicit (adjacent)
-        hash_pos = 0
+        hash_at = 0
         while True:
             c = self.peek()
-            if spaced[self.i]:
+            if toks[self.i][1]:  # whitespace or a comment before it
                 concat = 0
             if c == "#":
-                hash_pos = starts[self.i]
+                hash_at = self.i
                 self.i += 1
                 c = self.peek()
                 concat = 1
-            pos = starts[self.i]
+            at = self.i
             right: Any
             nextconcat = 0
             if c == "(":
@@ -336,38 +328,38 @@ class _Parser:
                 if self.peek() != ")":
                     raise self.fail("')' expected")
                 self.i += 1
-                right = Sequence(items, pos) if tree else items
+                right = Sequence(items, self.start(at)) if tree else items
             elif c == "$":
                 self.i += 1
                 if self.peek() != "(":
                     raise self.fail("'(' expected")
                 self.i += 1
-                var_pos = starts[self.i]
+                var_at = self.i
                 var = self.string(self.peek())
                 if var is None:
                     raise self.fail("variable name expected")
                 if _INVALID_NAME.search(var):
-                    raise self.fail(f"variable name {var!r} contains an invalid character", var_pos)
+                    raise self.fail(f"variable name {var!r} contains an invalid character", self.start(var_at))
                 if self.peek() != ")":
                     raise self.fail("')' expected")
                 self.i += 1
-                right = Variable(var, pos) if tree else table.get(var, "")
+                right = Variable(var, self.start(at)) if tree else table.get(var, "")
                 nextconcat = 2
             else:
                 right = self.string(c)
                 if right is not None:
                     nextconcat = 2
                     if tree:
-                        right = Literal(right, pos)
+                        right = Literal(right, self.start(at))
             if concat == 1:
                 if left is None:
-                    raise self.fail("no left operand for concatenation operator", hash_pos)
+                    raise self.fail("no left operand for concatenation operator", self.start(hash_at))
                 if right is None:
                     raise self.fail("no right operand for concatenation operator")
-                left = self.concat(left, right, hash_pos)
+                left = self.concat(left, right, hash_at)
             elif concat == 2 and left is not None:
                 if right is not None:
-                    left = self.concat(left, right, pos)
+                    left = self.concat(left, right, at)
             else:
                 if left is not None:
                     out.append(left)
@@ -380,7 +372,7 @@ class _Parser:
 def _parse(text: str, *, tree: bool) -> Any:
     p = _Parser(text, tree=tree)
     node = p.rsl({})
-    if p.peek() != "Z":
+    if p.peek() != "":
         raise p.fail("junk at end of RSL")
     if p.error is not None:
         raise p.error
