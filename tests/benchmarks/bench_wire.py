@@ -2,7 +2,8 @@
 
 Usage (stack up, proxy config; inside the stack lock)::
 
-    python -m tests.benchmarks.bench_wire --client-config /var/lib/arc-intercede/state/proxy/client.yaml [--n 100]
+    python -m tests.benchmarks.bench_wire --client-config /var/lib/arc-intercede/state/proxy/client.yaml \
+        [--n 100] [--rounds 3]
 
 Creates N ``/bin/echo`` jobs with hostile arguments (``"``, ``'``, ``(*``, ``<&>``, backslash,
 non-ASCII; ``$`` and backticks are expanded by A-REX's job script in either format, as with ``arcsub``)
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -62,14 +64,16 @@ async def _instances(ce: ARCBackend, n: int) -> tuple[list[str], int]:
     return ids, len(replies) - len(ids)
 
 
-async def run(config: Path, n: int) -> None:
+async def run(config: Path, n: int, rounds: int) -> None:
     async with ARCBackend(config) as ce:
         print(f"{n} jobs per row, one creation request each, REST {ce.api_version}, hostile arguments {ARGS!r}")
         expected = " ".join(ARGS) + "\n"
         warm = list((await ce.submit_descriptions(parse_xrsl(_job_text()), matchmaking=False)).ids.values())
         await ce.kill(warm)  # it only warmed the delegation and the connection
         print(f"{'wire':15}{'created':>9}{'seconds':>9}{'jobs/s':>8}{'failed':>8}  byte-exact")
-        for wire in ("adl", "xrsl", "adl+instances"):
+        order = ["adl", "xrsl", "adl+instances"]
+        times: dict[str, list[float]] = {w: [] for w in order}
+        for wire in [w for r in range(rounds) for w in (order if r % 2 == 0 else order[::-1])]:
             t0 = time.perf_counter()
             if wire == "adl+instances":
                 ids, failed = await _instances(ce, n)
@@ -77,6 +81,7 @@ async def run(config: Path, n: int) -> None:
                 sub = await ce.submit_descriptions(parse_xrsl(_job_text()) * n, matchmaking=False, wire=wire)
                 ids, failed = list(sub.ids.values()), len(sub.failures)
             took = time.perf_counter() - t0
+            times[wire].append(took)
             exact = "n/a"
             if ids:
                 first = ids[0]
@@ -94,14 +99,17 @@ async def run(config: Path, n: int) -> None:
             print(f"{wire:15}{len(ids):>5}/{n:<3}{took:>9.2f}{n / took:>8.1f}{failed:>8}  {exact}")
         await wait_terminal(ce, warm)
         await ce.purge(warm)
+        if rounds > 1:
+            print("median seconds: " + ", ".join(f"{w} {statistics.median(t):.2f}" for w, t in times.items()))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--client-config", type=Path, required=True)
     ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the rows, every other round in reverse order")
     args = ap.parse_args()
-    asyncio.run(run(args.client_config, args.n))
+    asyncio.run(run(args.client_config, args.n, args.rounds))
 
 
 if __name__ == "__main__":
