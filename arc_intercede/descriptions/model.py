@@ -7,11 +7,17 @@ Times are seconds, memory and disk MiB; every attribute the model has no field f
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["DescriptionSyntaxError", "InputFile", "JobDescription", "OutputFile", "RuntimeEnvironment"]
+__all__ = [
+    "DescriptionSyntaxError", "InputFile", "JobDescription", "OutputFile", "RuntimeEnvironment", "evolve",
+]
+
+T = TypeVar("T")
 
 
 class DescriptionSyntaxError(ValueError):
@@ -189,3 +195,39 @@ def _plain(values: Any) -> Any:
     if isinstance(values, tuple | list):
         return [_plain(v) for v in values]
     return values
+
+
+_GETTERS: dict[type, tuple[tuple[str, ...], dict[str, int], Callable[[Any], tuple[Any, ...]]]] = {}
+_set = object.__setattr__
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """``dataclasses.replace`` for the model's frozen dataclasses, several times faster.
+
+    The classes have no ``__post_init__`` or init-only fields, so copying the slots and setting
+    ``changes`` gives the same object ``replace`` would (which goes through every field's checks
+    and the generated ``__init__``).
+
+    Raises:
+        TypeError: ``changes`` names a field the class does not have.
+    """
+    cls = type(obj)
+    known = _GETTERS.get(cls)
+    if known is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        getter: Callable[[Any], tuple[Any, ...]] = (
+            attrgetter(*names) if len(names) > 1 else lambda o: (getattr(o, names[0]),))
+        known = _GETTERS[cls] = (names, {n: i for i, n in enumerate(names)}, getter)
+    names, index, get = known
+    values: Sequence[Any] = get(obj)
+    if changes:
+        edited = list(values)
+        for name, value in changes.items():
+            if name not in index:
+                raise TypeError(f"{cls.__name__} has no field {name!r}")
+            edited[index[name]] = value
+        values = edited
+    new = object.__new__(cls)
+    for name, value in zip(names, values, strict=True):
+        _set(new, name, value)
+    return new

@@ -27,6 +27,7 @@ from arc_intercede.descriptions.model import (
     JobDescription,
     OutputFile,
     RuntimeEnvironment,
+    evolve,
 )
 from arc_intercede.descriptions.spec_xrsl import Upload
 from arc_intercede.descriptions.xrsl import parse_xrsl, write_xrsl
@@ -181,7 +182,7 @@ def prepare(job: JobDescription, *, check_files: bool = True) -> PreparedJob:
                     f"executable: {value!r} is relative but neither an input nor a local file "
                     f"in {job.base_dir or Path.cwd()} (A-REX does not search PATH)")
     if job.executable in names:
-        inputs = [dataclasses.replace(i, executable=True) if i.name == job.executable else i for i in inputs]
+        inputs = [evolve(i, executable=True) if i.name == job.executable else i for i in inputs]
     uploads: list[Upload] = []
     wire_inputs: list[InputFile] = []
     for f in inputs:
@@ -192,7 +193,7 @@ def prepare(job: JobDescription, *, check_files: bool = True) -> PreparedJob:
                     raise DescriptionSyntaxError(f"inputfiles: {f.name!r}: local file {str(path)!r} does not exist")
                 missing.append(f.name)
             uploads.append(Upload(name=f.name, path=path, executable=f.executable))
-            wire_inputs.append(dataclasses.replace(f, source="", options=()))
+            wire_inputs.append(evolve(f, source="", options=()))
         else:
             wire_inputs.append(f)
     outputs = list(job.outputs)
@@ -201,7 +202,7 @@ def prepare(job: JobDescription, *, check_files: bool = True) -> PreparedJob:
         if extra and extra not in out_names:
             outputs.append(OutputFile(name=extra))
             out_names.add(extra)
-    wire = dataclasses.replace(job, inputs=tuple(wire_inputs), outputs=tuple(outputs), extras=(), alternatives=(),
+    wire = evolve(job, inputs=tuple(wire_inputs), outputs=tuple(outputs), extras=(), alternatives=(),
                                rejected_queues=())
     return PreparedJob(job=wire, uploads=tuple(uploads), missing=tuple(missing))
 

@@ -24,9 +24,11 @@ Errors are :class:`RSLError` with a 1-based line and column (ARC reports 0-based
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Final, TypeAlias, Union
+from itertools import accumulate
+from operator import itemgetter
+from typing import Any, Final, TypeAlias, Union
 
 __all__ = [
     "BOOL_OPS", "REL_OPS", "Boolean", "Concat", "Condition", "Literal", "Node", "RSLError", "Relation",
@@ -35,10 +37,25 @@ __all__ = [
 
 BOOL_OPS: Final = frozenset("&|+")
 REL_OPS: Final = ("=", "!=", "<", "<=", ">", ">=")
-_WS: Final = " \t\n\v\f\r"
-_BARE_STOP: Final = frozenset("+&|()=<>!\"'^#$" + _WS)
-_INVALID_NAME: Final = frozenset("+&|()=<>!\"'^#$")
-_WS_RUN: Final = re.compile(r"[ \t\n\v\f\r]+")
+# One token with the whitespace and comments before it (ARC's parser skips them before every
+# token), as findall groups (all, whitespace, token, caret delimiter, unclosed rest). The token is a
+# bare word, a "…", '…' or ^D…D string (doubling escapes; possessive, so a doubled quote at the end
+# never closes it), a relation operator, one punctuation character, or "" at the end. An unclosed
+# quote or comment takes the rest of the text as the last group: the parser stops there.
+_TOKEN: Final = re.compile(
+    r"(((?:[ \t\n\v\f\r]++|\((?=\*)[\s\S]*?\*\))*+)"
+    r"(?:([^+&|()=<>!\"'^#$ \t\n\v\f\r]++"
+    r'|"[^"]*+(?:""[^"]*+)*+"'
+    r"|'[^']*+(?:''[^']*+)*+'"
+    r"|\^([\s\S])(?:(?!\4)[\s\S])*+(?:\4\4(?:(?!\4)[\s\S])*+)*+\4"
+    r"|!=|<=|>=|[=<>]"
+    r"|\((?!\*)|[)&|+#$!]"
+    r"|\Z)"
+    r"|([\"'^(][\s\S]*+)))"
+)
+_REL_OPS: Final = frozenset(REL_OPS)
+_NOT_BARE: Final = frozenset("+&|()=<>!\"'^#$")
+_INVALID_NAME: Final = re.compile(r"[+&|()=<>!\"'^#$]")
 
 
 class RSLError(ValueError):
@@ -144,172 +161,205 @@ def normalise_name(name: str) -> str:
     return name.lower().replace("_", "")
 
 
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """An evaluated boolean node: operator and children (relations or nested booleans)."""
+
+    op: str
+    children: tuple[Evaluated | Relation, ...]
+    line: int
+    column: int
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    """Recursive descent over the tokens of one compiled regex (:data:`_TOKEN`).
+
+    With ``tree`` the result is the syntax tree (:class:`Boolean`, :class:`Condition`, terms);
+    otherwise values are evaluated while they are read (strings and tuples, variables substituted
+    from the bindings seen so far), which is what :func:`evaluate` returns. An evaluation error is
+    kept and raised only once the whole text has parsed, so a syntax error anywhere comes first.
+    """
+
+    def __init__(self, text: str, *, tree: bool) -> None:
         self.s = text
-        self.n = 0
-        self.lines = [i for i, c in enumerate(text) if c == "\n"]
+        self.tree = tree
+        self.error: RSLError | None = None
+        self._lines: list[int] | None = None
+        # (token with its leading whitespace, whitespace, token, caret delimiter, unclosed rest)
+        toks: list[tuple[str, str, str, str, str]] = _TOKEN.findall(text)
+        self.toks = toks
+        self.raw = raw = [t[2] for t in toks]
+        self.ends = list(accumulate(map(len, map(itemgetter(0), toks))))
+        if len(toks) > 1 and toks[-2][4]:  # an unclosed quote or comment: the parser stops there
+            rest = toks[-2][4]
+            raw[-2] = "(*" if rest[0] == "(" else rest[0]
+        self.i = 0
+
+    def start(self, i: int) -> int:
+        """Offset of token ``i`` in the text."""
+        t = self.toks[i]
+        return self.ends[i] - len(t[2]) - len(t[4])
 
     def where(self, pos: int) -> tuple[int, int]:
-        import bisect
-
-        k = bisect.bisect_left(self.lines, pos)
-        start = self.lines[k - 1] + 1 if k else 0
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = []
+            i = self.s.find("\n")
+            while i >= 0:
+                lines.append(i)
+                i = self.s.find("\n", i + 1)
+        k = bisect_left(lines, pos)
+        start = lines[k - 1] + 1 if k else 0
         return k + 1, pos - start + 1
 
     def fail(self, reason: str, pos: int | None = None) -> RSLError:
-        line, col = self.where(self.n if pos is None else pos)
+        line, col = self.where(self.start(self.i) if pos is None else pos)
         return RSLError(reason, line, col)
 
     def peek(self) -> str:
-        return self.s[self.n] if self.n < len(self.s) else ""
+        """The next token (what ARC's parser sees after skipping whitespace and comments)."""
+        tok = self.raw[self.i]
+        if tok == "(*":
+            raise self.fail("end of comment not found")
+        return tok
 
-    def skip(self) -> None:
-        s = self.s
-        m = _WS_RUN.match(s, self.n)
-        if m:
-            self.n = m.end()
-        if not s.startswith("(*", self.n):
-            return
-        while self.n < len(s):
-            c = s[self.n]
-            if c in _WS:
-                self.n += 1
-            elif s.startswith("(*", self.n):
-                end = s.find("*)", self.n + 1)
-                if end < 0:
-                    raise self.fail("end of comment not found")
-                self.n = end + 2
-            else:
-                return
-
-    def rsl(self) -> Node:
-        self.skip()
-        start = self.n
+    def rsl(self, table: dict[str, str]) -> Any:
+        """A boolean or a condition: ``Node`` with ``tree``, else ``Evaluated | Relation``."""
         c = self.peek()
-        if c and c in BOOL_OPS:
-            self.n += 1
-            self.skip()
-            children: list[Node] = []
+        first = self.i
+        if c == "&" or c == "|" or c == "+":
+            self.i += 1
+            children: list[Any] = []
+            local = dict(table)
             while True:
                 if self.peek() != "(":
                     raise self.fail("'(' expected")
-                self.n += 1
-                self.skip()
-                children.append(self.rsl())
-                self.skip()
+                self.i += 1
+                child = self.rsl({} if c == "+" else local)
+                children.append(child)
+                if not self.tree and child.__class__ is Relation and child.name == "rslsubstitution":
+                    self._bind(child, local)
                 if self.peek() != ")":
                     raise self.fail("')' expected")
-                self.n += 1
-                self.skip()
+                self.i += 1
                 if self.peek() != "(":
                     break
-            return Boolean(c, tuple(children), start)
-        name = self.string()
+            if self.tree:
+                return Boolean(c, tuple(children), self.start(first))
+            return Evaluated(c, tuple(children), *self.where(self.start(first)))
+        name = self.string(c)
         if name is None:
             raise self.fail("attribute name expected")
-        if any(ch in _INVALID_NAME for ch in name.text) or not name.text:
-            raise self.fail(f"attribute name {name.text!r} contains an invalid character", name.pos)
-        self.skip()
-        op = self.relop()
-        self.skip()
-        return Condition(name.text, op, self.values(), name.pos)
+        if not name or _INVALID_NAME.search(name):
+            raise self.fail(f"attribute name {name!r} contains an invalid character", self.start(first))
+        op = self.peek()
+        if op not in _REL_OPS:
+            raise self.fail("relation operator expected")
+        self.i += 1
+        values = self.values(table)
+        if self.tree:
+            return Condition(name, op, values, self.start(first))
+        return Relation(normalise_name(name), name, op, values, *self.where(self.start(first)))
 
-    def relop(self) -> str:
-        s, n = self.s, self.n
-        two = s[n:n + 2]
-        if two in ("!=", "<=", ">="):
-            self.n += 2
-            return two
-        if two[:1] in ("=", "<", ">"):
-            self.n += 1
-            return two[:1]
-        raise self.fail("relation operator expected")
+    def _bind(self, rel: Relation, local: dict[str, str]) -> None:
+        for value in rel.values:
+            if not isinstance(value, tuple) or len(value) != 2 or not all(isinstance(v, str) for v in value):
+                if self.error is None:
+                    self.error = RSLError("rsl_substitution values must be (NAME value) pairs", rel.line, rel.column)
+                return
+            local[str(value[0])] = str(value[1])
 
-    def string(self) -> Literal | None:
-        s, start = self.s, self.n
-        c = self.peek()
-        if c in ("'", '"', "^"):
-            if c == "^":
-                self.n += 1
-                if self.n >= len(s):
-                    raise self.fail("delimiter expected after '^'")
-                c = s[self.n]
-            parts: list[str] = []
-            while True:
-                end = s.find(c, self.n + 1)
-                if end < 0:
-                    raise self.fail(f"end of {c}-quoted string not found", start)
-                parts.append(s[self.n + 1:end])
-                self.n = end + 1
-                if self.peek() == c:
-                    parts.append(c)
-                else:
-                    return Literal("".join(parts), start)
-        end = self.n
-        while end < len(s) and s[end] not in _BARE_STOP:
-            end += 1
-        if end == self.n:
-            return None
-        self.n = end
-        return Literal(s[start:end], start)
+    def string(self, tok: str) -> str | None:
+        """The string that token ``tok`` (the current one) is, consumed; None if it is no string."""
+        c = tok[:1]
+        if c not in _NOT_BARE:  # a bare word, or "" (the end)
+            if not c:
+                return None
+            self.i += 1
+            return tok
+        if c == '"' or c == "'":
+            if len(tok) == 1:
+                raise self.fail(f"end of {c}-quoted string not found")
+            self.i += 1
+            return tok[1:-1].replace(c + c, c)
+        if c == "^":
+            if len(tok) == 1:
+                pos = self.start(self.i)
+                if pos + 1 >= len(self.s):
+                    raise self.fail("delimiter expected after '^'", pos + 1)
+                raise self.fail(f"end of {self.s[pos + 1]}-quoted string not found")
+            self.i += 1
+            d = tok[1]
+            return tok[2:-1].replace(d + d, d)
+        return None
 
-    def values(self) -> tuple[Term, ...]:
-        out: list[Term] = []
-        left: Term | None = None
+    def concat(self, left: Any, right: Any, at: int) -> Any:
+        if self.tree:
+            return Concat(left, right, self.start(at))
+        if left.__class__ is str and right.__class__ is str:
+            return left + right
+        if self.error is None:
+            self.error = self.fail("a sequence cannot be concatenated", self.start(at))
+        return ""
+
+    def values(self, table: dict[str, str]) -> tuple[Any, ...]:
+        """Terms (``tree``) or evaluated values up to the first token that is not a value."""
+        tree = self.tree
+        toks = self.toks
+        out: list[Any] = []
+        left: Any = None
         concat = 0  # 0 none, 1 explicit '#', 2 implicit (adjacent)
+        hash_at = 0
         while True:
-            save = self.n
-            self.skip()
-            if self.n != save:
-                concat = 0
-            if self.peek() == "#":
-                hash_pos = self.n
-                self.n += 1
-                self.skip()
-                concat = 1
-            pos = self.n
-            right: Term | None
-            nextconcat = 0
             c = self.peek()
+            if toks[self.i][1]:  # whitespace or a comment before it
+                concat = 0
+            if c == "#":
+                hash_at = self.i
+                self.i += 1
+                c = self.peek()
+                concat = 1
+            at = self.i
+            right: Any
+            nextconcat = 0
             if c == "(":
-                self.n += 1
-                items = self.values()
-                self.skip()
+                self.i += 1
+                items = self.values(table)
                 if self.peek() != ")":
                     raise self.fail("')' expected")
-                self.n += 1
-                right = Sequence(items, pos)
+                self.i += 1
+                right = Sequence(items, self.start(at)) if tree else items
             elif c == "$":
-                self.n += 1
-                self.skip()
+                self.i += 1
                 if self.peek() != "(":
                     raise self.fail("'(' expected")
-                self.n += 1
-                self.skip()
-                var = self.string()
+                self.i += 1
+                var_at = self.i
+                var = self.string(self.peek())
                 if var is None:
                     raise self.fail("variable name expected")
-                if any(ch in _INVALID_NAME for ch in var.text):
-                    raise self.fail(f"variable name {var.text!r} contains an invalid character", var.pos)
-                self.skip()
+                if _INVALID_NAME.search(var):
+                    raise self.fail(f"variable name {var!r} contains an invalid character", self.start(var_at))
                 if self.peek() != ")":
                     raise self.fail("')' expected")
-                self.n += 1
-                right = Variable(var.text, pos)
+                self.i += 1
+                right = Variable(var, self.start(at)) if tree else table.get(var, "")
                 nextconcat = 2
             else:
-                right = self.string()
-                nextconcat = 2 if right is not None else 0
+                right = self.string(c)
+                if right is not None:
+                    nextconcat = 2
+                    if tree:
+                        right = Literal(right, self.start(at))
             if concat == 1:
                 if left is None:
-                    raise self.fail("no left operand for concatenation operator", hash_pos)
+                    raise self.fail("no left operand for concatenation operator", self.start(hash_at))
                 if right is None:
                     raise self.fail("no right operand for concatenation operator")
-                left = Concat(left, right, hash_pos)
+                left = self.concat(left, right, hash_at)
             elif concat == 2 and left is not None:
                 if right is not None:
-                    left = Concat(left, right, pos)
+                    left = self.concat(left, right, at)
             else:
                 if left is not None:
                     out.append(left)
@@ -319,42 +369,24 @@ class _Parser:
                 return tuple(out)
 
 
+def _parse(text: str, *, tree: bool) -> Any:
+    p = _Parser(text, tree=tree)
+    node = p.rsl({})
+    if p.peek() != "":
+        raise p.fail("junk at end of RSL")
+    if p.error is not None:
+        raise p.error
+    return node
+
+
 def parse_rsl(text: str) -> Node:
     """Parse RSL text into its tree (variables not yet substituted).
 
     Raises:
         RSLError: The text is not RSL (the message starts with ``line L:C:``).
     """
-    p = _Parser(text)
-    node = p.rsl()
-    p.skip()
-    if p.n < len(text):
-        raise p.fail("junk at end of RSL")
+    node: Node = _parse(text, tree=True)
     return node
-
-
-def _eval_term(term: Term, table: Mapping[str, str], p: _Parser) -> Value:
-    if isinstance(term, Literal):
-        return term.text
-    if isinstance(term, Variable):
-        return table.get(term.name, "")
-    if isinstance(term, Sequence):
-        return tuple(_eval_term(t, table, p) for t in term.items)
-    left = _eval_term(term.left, table, p)
-    right = _eval_term(term.right, table, p)
-    if not isinstance(left, str) or not isinstance(right, str):
-        raise p.fail("a sequence cannot be concatenated", term.pos)
-    return left + right
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluated:
-    """An evaluated boolean node: operator and children (relations or nested booleans)."""
-
-    op: str
-    children: tuple[Evaluated | Relation, ...]
-    line: int
-    column: int
 
 
 def evaluate(text: str) -> Evaluated | Relation:
@@ -366,28 +398,5 @@ def evaluate(text: str) -> Evaluated | Relation:
     Raises:
         RSLError: Syntax error, or a malformed ``rsl_substitution`` / sequence concatenation.
     """
-    p = _Parser(text)
-    node = p.rsl()
-    p.skip()
-    if p.n < len(text):
-        raise p.fail("junk at end of RSL")
-    return _eval_node(node, {}, p)
-
-
-def _eval_node(node: Node, table: Mapping[str, str], p: _Parser) -> Evaluated | Relation:
-    if isinstance(node, Condition):
-        line, col = p.where(node.pos)
-        values = tuple(_eval_term(t, table, p) for t in node.values)
-        return Relation(normalise_name(node.name), node.name, node.op, values, line, col)
-    local = dict(table)
-    children: list[Evaluated | Relation] = []
-    for child in node.children:
-        done = _eval_node(child, {} if node.op == "+" else local, p)
-        if isinstance(done, Relation) and done.name == "rslsubstitution":
-            for value in done.values:
-                if not isinstance(value, tuple) or len(value) != 2 or not all(isinstance(v, str) for v in value):
-                    raise RSLError("rsl_substitution values must be (NAME value) pairs", done.line, done.column)
-                local[str(value[0])] = str(value[1])
-        children.append(done)
-    line, col = p.where(node.pos)
-    return Evaluated(node.op, tuple(children), line, col)
+    result: Evaluated | Relation = _parse(text, tree=False)
+    return result

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +28,7 @@ from arc_intercede.descriptions.model import (
     JobDescription,
     OutputFile,
     RuntimeEnvironment,
+    evolve,
 )
 from arc_intercede.descriptions.rsl import Evaluated, Relation, RSLError, Value, evaluate
 from arc_intercede.descriptions.spec_xrsl import quote
@@ -132,6 +132,10 @@ def _variants(node: Evaluated | Relation) -> list[list[Relation]]:
         # far; each further disjunct is a new alternative copied from the job as it was before.
         out = [[]]
         for child in node.children:
+            if child.__class__ is Relation:  # the common case: one option, added to every variant
+                for variant in out:
+                    variant.append(child)
+                continue
             options = _variants(child)
             base = list(out[0])
             for variant in out:
@@ -173,7 +177,7 @@ def parse_xrsl(text: str, *, base_dir: Path | None = None) -> list[JobDescriptio
         where = f"job {k + 1}: " if tree.op == "+" else ""
         if not variants:
             raise DescriptionSyntaxError(f"{where}empty description")
-        jobs.append(replace(variants[0], alternatives=tuple(variants[1:])) if len(variants) > 1 else variants[0])
+        jobs.append(evolve(variants[0], alternatives=tuple(variants[1:])) if len(variants) > 1 else variants[0])
     return jobs
 
 
@@ -319,13 +323,13 @@ def _job(relations: list[Relation], base_dir: Path | None) -> JobDescription:
         for e in executables:
             if e not in names:
                 raise DescriptionSyntaxError(f"executables: {e!r} is not an input file")
-        inputs = [replace(i, executable=True) if i.name in executables else i for i in inputs]
+        inputs = [evolve(i, executable=True) if i.name in executables else i for i in inputs]
     if cache is not None:
-        inputs = [i if i.executable or i.is_local else replace(i, options=(*i.options, ("cache", cache)))
+        inputs = [i if i.executable or i.is_local else evolve(i, options=(*i.options, ("cache", cache)))
                   for i in inputs]
     if threads is not None:
-        inputs = [i if i.is_local else replace(i, options=(*i.options, ("threads", threads))) for i in inputs]
-        f["outputs"] = tuple(o if _kept(o) else replace(o, options=(*o.options, ("threads", threads)))
+        inputs = [i if i.is_local else evolve(i, options=(*i.options, ("threads", threads))) for i in inputs]
+        f["outputs"] = tuple(o if _kept(o) else evolve(o, options=(*o.options, ("threads", threads)))
                              for o in f.get("outputs", ()))
     f["inputs"] = tuple(inputs)
     f["runtime_environments"] = tuple(rtes)

@@ -1,4 +1,4 @@
-"""arc_intercede.facade: off-loop calls, one thread per connection, chunked bulk calls (fake A-REX on loopback)."""
+"""ConnectionPool: off-loop calls, one thread per connection, chunked bulk calls (fake A-REX on loopback)."""
 
 from __future__ import annotations
 
