@@ -20,7 +20,7 @@ import os
 import secrets
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +103,7 @@ def make_proxy(
     bits: int = 2048,
     password: bytes | Callable[[], bytes] | None = None,
     now: datetime | None = None,
+    extensions: Sequence[x509.UnrecognizedExtension] = (),
 ) -> ProxyInfo:
     """Create an RFC 3820 proxy from a user certificate and key, and write it to ``out``.
 
@@ -115,6 +116,7 @@ def make_proxy(
         password: The key's pass phrase, or a function returning it that is called only if the key is
             encrypted.
         now: The current time (for tests).
+        extensions: Further non-critical extensions for the proxy certificate (e.g. VOMS's acseq).
 
     Returns:
         What was written.
@@ -164,6 +166,8 @@ def make_proxy(
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(user_cert.public_key()),  # type: ignore[arg-type]
                        critical=False)
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     algorithm = None if isinstance(user_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256()
     proxy_cert = builder.sign(user_key, algorithm)
     pem = b"".join([

@@ -1,0 +1,1 @@
+"""Credentials: proxy certificates, tokens, TLS context, and VOMS attribute certificates."""
