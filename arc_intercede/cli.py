@@ -33,8 +33,8 @@ import arc_intercede
 from arc_intercede.auth import FileToken, ProxyCredential, token_expiry, warn_if_exposed
 from arc_intercede.backend import DIAGNOSE_ITEMS, ARCBackend
 from arc_intercede.config import ARCConfig, load_yaml, yaml_reason
-from arc_intercede.credentials.voms import cli_support as voms_cli
 from arc_intercede.contract import InterCEdeError, JobOutput, JobStatus, OpOutcome, Submission, SubmissionSpec
+from arc_intercede.credentials.voms import cli_support as voms_cli
 from arc_intercede.descriptions.matchmaking import MatchError, match, targets_from_info
 from arc_intercede.descriptions.model import DescriptionSyntaxError, JobDescription
 from arc_intercede.descriptions.prepare import detect_language, from_spec, load_descriptions, prepare, to_wire

@@ -5,6 +5,7 @@
 * :func:`describe_proxy` -- identity, type, time left and per VO the FQANs of any proxy.
 * :func:`proxy_acs`, :func:`parse_ac`, :func:`verify_ac` -- the ACs of a certificate chain, and their checks.
 """
+from __future__ import annotations
 
 from arc_intercede.credentials.voms.ac import AttributeCertificate, parse_ac, proxy_acs, verify_ac
 from arc_intercede.credentials.voms.builder import VomsProxyInfo, fetch_acs, make_voms_proxy, parse_voms_spec

@@ -24,11 +24,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from arc_intercede.credentials.voms import der
 
 __all__ = [
-    "AC_CERTS_OID",
     "ACSEQ_OID",
+    "AC_CERTS_OID",
     "FQAN_OID",
     "AttributeCertificate",
     "acseq_extension_value",
+    "default_ca_dir",
     "default_vomsdir",
     "oneline",
     "parse_ac",

@@ -1,5 +1,6 @@
-"""What a proxy file holds, like ``arcproxy -I`` / ``voms-proxy-info --all``: identity, type, time left,
-and per VO its FQANs, issuer, server URI, validity and whether it verifies here.
+"""What a proxy file holds, like ``arcproxy -I`` / ``voms-proxy-info --all``.
+
+Identity, type, time left, and per VO its FQANs, issuer, server URI, validity and whether it verifies here.
 
 Works for any proxy (ours, voms-proxy-init's, arcproxy's); never shows key material.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from arc_intercede.credentials.voms import der
 from arc_intercede.credentials.voms.ac import default_ca_dir, default_vomsdir, oneline, proxy_acs, verify_ac
@@ -36,18 +38,18 @@ def proxy_type(cert: x509.Certificate) -> str | None:
     if ext is not None:
         value = ext.value.value if isinstance(ext.value, x509.UnrecognizedExtension) else b""
         try:
-            policy = [e for e in der.parse(value).children() if e.tag == der.SEQUENCE][0]
+            policy = next(e for e in der.parse(value).children() if e.tag == der.SEQUENCE)
             language = der.parse_oid(policy.children()[0])
-        except (der.DERError, IndexError):
+        except (der.DERError, IndexError, StopIteration):
             return "RFC 3820 proxy (unreadable policy)"
         return _POLICIES.get(language, f"RFC 3820 proxy with policy {language}")
     last = cert.subject.rdns[-1] if cert.subject.rdns else None
     if last is not None:
         attrs = list(last)
-        value = str(attrs[0].value) if len(attrs) == 1 else ""
-        if value == "proxy":
+        text = str(attrs[0].value) if len(attrs) == 1 else ""
+        if text == "proxy":
             return "legacy Globus proxy"
-        if value == "limited proxy":
+        if text == "limited proxy":
             return "legacy Globus limited proxy"
     return None
 
@@ -71,6 +73,7 @@ def describe_proxy(path: Path, *, vomsdir: Path | None = None, ca_dir: Path | No
         raise ProxyError(f"{path} holds no PEM certificate") from exc
     now = now or datetime.now(UTC)
     first = chain[0]
+    key = first.public_key()
     eec = next((c for c in chain if proxy_type(c) is None), chain[-1])
     kind = proxy_type(first) or "end-entity certificate (not a proxy)"
     not_after = min(c.not_valid_after_utc for c in chain[:chain.index(eec) + 1])
@@ -80,7 +83,7 @@ def describe_proxy(path: Path, *, vomsdir: Path | None = None, ca_dir: Path | No
         "issuer": oneline(first.issuer),
         "identity": oneline(eec.subject),
         "type": kind,
-        "strength": first.public_key().key_size if hasattr(first.public_key(), "key_size") else None,
+        "strength": key.key_size if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) else None,
         "not_before": first.not_valid_before_utc.isoformat(),
         "not_after": not_after.isoformat(),
         "seconds_left": max(0, int((not_after - now).total_seconds())),
