@@ -200,6 +200,8 @@ def fake_voms(pki: VomsPKI, answer: Answer, *, cert_file: Path | None = None,
             with ctx.wrap_socket(conn, server_side=True) as tls:
                 tls.settimeout(10)
                 data = tls.recv(65536)
+                if not data:
+                    return  # the client gave up (e.g. it does not trust this server)
                 if data.startswith(b"GET") and b"\r\n\r\n" not in data:
                     data += tls.recv(65536)
                 client = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True) or b"")
@@ -208,6 +210,8 @@ def fake_voms(pki: VomsPKI, answer: Answer, *, cert_file: Path | None = None,
                 tls.sendall(answer(proto, data.decode("ascii", "replace"), client))
         except (OSError, ssl.SSLError, ValueError):
             return
+        finally:
+            conn.close()
 
     def loop() -> None:
         listener.settimeout(0.2)
