@@ -36,6 +36,7 @@ from arc_intercede.contract import (
     Submission,
     SubmissionSpec,
 )
+from arc_intercede.credentials.renewal import RenewalTimer
 from arc_intercede.delegation import Delegator
 from arc_intercede.descriptions.model import JobDescription
 from arc_intercede.errors import (
@@ -108,6 +109,7 @@ class ARCBackend:
         self._state = _State.NEW
         self._facade: Facade | None = None
         self._delegator: Delegator | None = None
+        self._renewal: RenewalTimer | None = None
         self._token: TokenSource | None = None
         self._held_since: dict[str, float] = {}
         self._tls: TLSContextProvider | None = None
@@ -167,12 +169,17 @@ class ARCBackend:
         self._facade = facade
         if cfg.proxy is not None:
             self._delegator = Delegator(facade, cfg.proxy, cfg.delegation_renew_margin_s)
+            self._renewal = RenewalTimer(self._delegator, cfg.delegation_refresh_s)
+            self._renewal.start()
         self._state = _State.OPEN
         _log.info("connected to %s (REST %s, %s auth)", cfg.endpoint, facade.api_version, cfg.auth_mode.value)
         return self
 
     async def aclose(self) -> None:
         """Close all connections. Safe to call more than once."""
+        if self._renewal is not None:
+            await self._renewal.aclose()
+            self._renewal = None
         if self._facade is not None:
             await self._facade.close()
             self._facade = None

@@ -11,6 +11,8 @@ Policy:
   proxy (renewing with the same proxy gains nothing). Status polls never renew (DIRAC renewed on
   every poll, PR #6679).
 * A delegation the CE no longer knows (404, "ghost" ids, bugzilla 4133) is replaced by a new one.
+* :meth:`Delegator.refresh` (the backend's timer, ``credentials/renewal.py``) renews without a submission,
+  and only from a proxy that lives longer and is not attribute-poorer (VOMS FQANs) than the delegated one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+from cryptography import x509
+
 from arc_intercede.auth import ProxyCredential, file_stamp
+from arc_intercede.credentials.renewal import poorer_reason, voms_attributes
 from arc_intercede.errors import ARCBackendError, CredentialError
 from arc_intercede.facade import Facade
 
@@ -41,6 +46,8 @@ class Delegator:
         self._stamp: tuple[int, int] | None = None
         self.delegation_id: str | None = None
         self.expires: dt.datetime | None = None
+        self.attributes: dict[str, frozenset[str]] = {}
+        """Per VO, the FQANs of the delegated proxy."""
 
     def _load_proxy(self) -> ProxyCredential:
         """Return the proxy, re-reading the file when it changed on disk."""
@@ -80,11 +87,40 @@ class Delegator:
                 return self.delegation_id
             return await self._create(proxy)
 
+    async def refresh(self) -> bool:
+        """Renew the delegation from the proxy file if it holds a longer-lived, not poorer proxy.
+
+        Returns:
+            Whether the delegation was renewed (or replaced).
+
+        Raises:
+            ARCBackendError: The CE refused or could not be reached (a missing or expired proxy file is
+                logged and skipped).
+        """
+        async with self._lock:
+            if self.delegation_id is None or self.expires is None:
+                return False
+            try:
+                proxy = self._load_proxy()
+            except CredentialError as exc:
+                _log.info("delegation %s not renewed: %s", self.delegation_id, exc)
+                return False
+            if proxy.not_after <= self.expires:
+                return False
+            reason = poorer_reason(_attributes(proxy), self.attributes)
+            if reason is not None:
+                _log.warning("delegation %s not renewed from %s: %s", self.delegation_id, self._path, reason)
+                return False
+            if not await self._renew(self.delegation_id, proxy):
+                await self._create(proxy)
+            return True
+
     async def _create(self, proxy: ProxyCredential) -> str:
         delegation_id, csr = await self._facade.call(lambda c: c.new_delegation(), "create delegation")
         pem = proxy.sign_delegation(csr)
         await self._facade.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
         self.delegation_id, self.expires = delegation_id, proxy.not_after
+        self.attributes = _attributes(proxy)
         _log.info("created delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
         return delegation_id
 
@@ -102,5 +138,10 @@ class Delegator:
             self.delegation_id = self.expires = None
             return False
         self.expires = proxy.not_after
+        self.attributes = _attributes(proxy)
         _log.info("renewed delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
         return True
+
+
+def _attributes(proxy: ProxyCredential) -> dict[str, frozenset[str]]:
+    return voms_attributes(x509.load_pem_x509_certificates(proxy.chain_pem))

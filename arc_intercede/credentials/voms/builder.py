@@ -150,7 +150,7 @@ def fetch_acs(specs: Sequence[str], *, cert: Path, key: Path, lifetime: int,
         first = _normalise(fqans[0])
         if fqans[0] != "all" and ac.fqans and _normalise(ac.fqans[0]) != first:
             warnings.append(f"VO {vo}: the primary FQAN is {ac.fqans[0]}, not {fqans[0]}")
-        warnings += [f"{server.address}: {w}" for w in server_warnings] + [f"VO {vo}: {p}" for p in trust]
+        warnings += [f"VO {vo}: {w}" for w in server_warnings] + [f"VO {vo}: {p}" for p in trust]
         acs.append(ac)
         protocols.append(proto)
     return acs, protocols, warnings

@@ -12,7 +12,9 @@ command -v /usr/sbin/voms >/dev/null || die "voms-server is not installed (scrip
 id produser >/dev/null 2>&1 || { log "creating unix user produser"; useradd -m -s /bin/bash produser; }
 
 # 1. the AA credential (the stack's host cert, CN=localhost), trust for it, and where to find it
-dn() { openssl x509 -in "$1" -noout "-$2" -nameopt compat | sed "s/^$2=//"; }
+# DNs in X509_NAME_oneline form, as VOMS and ARC compare them (-nameopt compat escapes "/" in a value, e.g.
+# the host cert's CN=host/localhost)
+dn() { openssl x509 -in "$1" -noout "-$2" -nameopt compat | sed -e "s/^$2=//" -e 's#\\/#/#g'; }
 HOST_DN=$(dn "$HOSTCERT" subject); HOST_CA_DN=$(dn "$HOSTCERT" issuer)
 USER_DN=$(dn "$USER_DIR/usercert.pem" subject); USER_CA_DN=$(dn "$USER_DIR/usercert.pem" issuer)
 mkdir -p $GRID/voms $GRID/vomsdir/$VO /etc/vomses
