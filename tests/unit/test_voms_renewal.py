@@ -61,7 +61,7 @@ def _proxy(pki: vf.VomsPKI, out: Path, fqans: list[str] | None, hours: float) ->
 
 def test_poorer_reason() -> None:
     old = {"testvo": frozenset(ROLE)}
-    assert poorer_reason({"testvo": frozenset(ROLE + ["/testvo/x"])}, old) is None
+    assert poorer_reason({"testvo": frozenset([*ROLE, "/testvo/x"])}, old) is None
     assert "lacks /testvo/analysis/Role=production" in (poorer_reason({"testvo": frozenset(GROUP)}, old) or "")
     assert "no attributes of VO testvo" in (poorer_reason({}, old) or "")
     assert poorer_reason({}, {}) is None
