@@ -494,6 +494,31 @@ class ARCBackend:
             await self._delegator.ensure()
         return given.rekey(await self._action(ids, "restart"))
 
+    async def renew_jobs(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
+        """Renew each job's delegation from the proxy file, like ARC's ``arcrenew``; per-id outcomes.
+
+        A delegation is renewed only from a proxy that outlives it and is not attribute-poorer (VOMS).
+        """
+        given = IdMap(ids, self.config.endpoint)
+        if self._delegator is None:
+            return given.rekey({i: OpOutcome(ok=False, reason="no proxy configured") for i in given.ids})
+        replies = await self._open_facade().bulk(
+            given.ids, lambda c, chunk: c.job_delegations(chunk), _job_id, "jobs delegations")
+        done: dict[str, str | None] = {}
+        out: dict[JobID, OpOutcome] = {}
+        for job_id, reply in replies.items():
+            if reply.code != 200 or not reply.value:
+                out[job_id] = _outcome(reply) if reply.code != 200 else OpOutcome(ok=False, reason="no delegation")
+                continue
+            reasons = []
+            for delegation_id in reply.value.split(","):
+                if delegation_id not in done:
+                    done[delegation_id] = await self._delegator.renew_job_delegation(delegation_id)
+                if done[delegation_id] is not None:
+                    reasons.append(str(done[delegation_id]))
+            out[job_id] = OpOutcome(ok=not reasons, reason="; ".join(reasons) or f"renewed {reply.value}")
+        return given.rekey(out)
+
     async def renew_delegation(self) -> str | None:
         """Push the current proxy file into the delegation now; returns its id (None: no proxy)."""
         if self._delegator is None:

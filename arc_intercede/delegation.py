@@ -115,6 +115,38 @@ class Delegator:
                 await self._create(proxy)
             return True
 
+    async def renew_job_delegation(self, delegation_id: str) -> str | None:
+        """Renew another delegation (a job's, as ``arcrenew`` does) from the proxy file.
+
+        Only a proxy that outlives the delegated one and is not attribute-poorer replaces it.
+
+        Returns:
+            None when renewed, else why not (one line).
+
+        Raises:
+            CredentialError: The proxy file is missing or expired.
+            ARCBackendError: The CE failed.
+        """
+        async with self._lock:
+            proxy = self._load_proxy()
+            pem = await self._facade.call(lambda c: c.get_delegation(delegation_id), "get delegation")
+            if pem is None:
+                return f"delegation {delegation_id} not found on the CE"
+            chain = x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+            if proxy.not_after <= chain[0].not_valid_after_utc:
+                return (f"not renewed: the proxy file does not outlive delegation {delegation_id} "
+                        f"(until {chain[0].not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC)")
+            reason = poorer_reason(_attributes(proxy), voms_attributes(chain))
+            if reason is not None:
+                return f"not renewed: the proxy file's proxy is attribute-poorer ({reason})"
+            csr = await self._facade.call(lambda c: c.renew_delegation(delegation_id), "renew delegation")
+            signed = proxy.sign_delegation(csr)
+            await self._facade.call(lambda c: c.put_delegation(delegation_id, signed), "upload delegation")
+            if delegation_id == self.delegation_id:
+                self.expires, self.attributes = proxy.not_after, _attributes(proxy)
+            _log.info("renewed job delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
+            return None
+
     async def _create(self, proxy: ProxyCredential) -> str:
         delegation_id, csr = await self._facade.call(lambda c: c.new_delegation(), "create delegation")
         pem = proxy.sign_delegation(csr)

@@ -6,7 +6,8 @@
 * Differential: our proxies pass C++ ``voms-proxy-info --all`` and ARC's ``arcproxy -I``; ``proxy --info``
   reads proxies made by ``voms-proxy-init`` with the same FQANs.
 * A delegation made from a short-lived VOMS proxy is renewed on the backend's own timer (no submission) from a
-  fresher VOMS proxy, and never from a poorer or shorter-lived one.
+  fresher VOMS proxy, and never from a poorer or shorter-lived one; a job's delegation is renewed on request
+  (``renew_jobs``, like arcrenew) under the same rule.
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ def test_delegation_renewed_on_its_own_timer_never_with_a_poorer_proxy(
     async def body() -> None:
         cfg = backend_config(client_config_path, proxy=proxy, delegation_refresh_s=2.0)
         async with ARCBackend(cfg) as ce:
-            (job_id,) = (await ce.submit(shell_job("sleep 1"))).ids.values()
+            (job_id,) = (await ce.submit(shell_job("sleep 300"))).ids.values()
             first, acs = await delegated(ce)
             assert acs and acs[0][0] == "/testvo/analysis/Role=production/Capability=NULL"
             assert first - dt.datetime.now(dt.UTC) < dt.timedelta(minutes=5)
@@ -278,8 +279,16 @@ def test_delegation_renewed_on_its_own_timer_never_with_a_poorer_proxy(
             renewed = await wait_for(ce, lambda e: e > first, 60)
             assert renewed - first > dt.timedelta(minutes=30), (first, renewed)
             assert (await delegated(ce))[1][0][0] == "/testvo/analysis/Role=production/Capability=NULL"
-            states = await wait_terminal(ce, [job_id])
-            assert states[job_id] is JobStatus.DONE
+            # per-job renewal (arcrenew): from a fresher proxy yes, from a poorer one no
+            make(voms_env, proxy, ROLE, "rest", valid="2h")
+            outcome = (await ce.renew_jobs([job_id, "nosuchjob00000000000000000000"]))
+            assert outcome[job_id].ok, outcome
+            assert not outcome["nosuchjob00000000000000000000"].ok
+            assert (await delegated(ce))[0] - renewed > dt.timedelta(minutes=30)
+            make(voms_env, proxy, GROUP, "rest", valid="3h")
+            outcome = await ce.renew_jobs([job_id])
+            assert not outcome[job_id].ok and "attribute-poorer" in outcome[job_id].reason, outcome
+            await ce.kill([job_id])
             await ce.purge([job_id])
 
     asyncio.run(body())

@@ -37,7 +37,8 @@ def test_bearer_token_discovery_order(tmp_path: Path) -> None:
     assert discover_token(env, UID).source == "$BEARER_TOKEN_FILE"  # type: ignore[union-attr]
     del env["BEARER_TOKEN_FILE"]
     found = discover_token(env, UID)
-    assert found is not None and found.value == str(xdg / f"bt_u{UID}") and found.source == f"$XDG_RUNTIME_DIR/bt_u{UID}"
+    assert found is not None and found.value == str(xdg / f"bt_u{UID}")
+    assert found.source == f"$XDG_RUNTIME_DIR/bt_u{UID}"
     assert discover_token({}, UID) is None
 
 
