@@ -177,7 +177,7 @@ async def _jobs(cfg_path: Path, proxy: Path) -> None:
 
 
 def test_server_answers_are_clear_errors(voms_env: dict[str, Any], tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     for protocol in ("rest", "legacy"):
         rc = main(["proxy", "--cert", voms_env["usercert"], "--key", voms_env["userkey"], "--out",
                    str(tmp_path / "x.pem"), "--voms", "testvo:/testvo/nogroup", "--voms-protocol", protocol])
@@ -188,6 +188,31 @@ def test_server_answers_are_clear_errors(voms_env: dict[str, Any], tmp_path: Pat
                str(tmp_path / "x.pem"), "--voms", "testvo:/testvo/analysis/Role=nosuchrole"])
     err = capsys.readouterr().err.strip()
     assert rc == 1 and "no such group or role" in err, err
+    # a user of the same CA whom the VO does not know
+    inside = f"/tmp/voms-outsider-{uuid.uuid4().hex[:8]}"
+    proc = in_chroot(voms_env, "sh", "-c", f"mkdir -p {inside} && cd {inside} && "
+                     "arcctl test-ca usercert -f -n voms-outsider -v 1 >/dev/null 2>&1; ls")
+    root = Path(voms_env["chroot_root"] + inside)
+    try:
+        cert = next(root.glob("*cert*.pem"))
+        key = next(root.glob("*key*.pem"))
+        key.chmod(0o600)
+        for protocol in ("rest", "legacy"):
+            rc = main(["proxy", "--cert", str(cert), "--key", str(key), "--out", str(tmp_path / "x.pem"),
+                       "--voms", "testvo", "--voms-protocol", protocol])
+            err = capsys.readouterr().err.strip()
+            assert rc == 1 and "not a member of VO testvo" in err and len(err.splitlines()) == 1, err
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert proc.returncode == 0
+    # a vomses entry whose DN is not the server's: the server is not trusted
+    wrong = tmp_path / "vomses"
+    wrong.write_text('"testvo" "localhost" "15000" "/CN=not the server" "testvo"\n')
+    monkeypatch.setenv("VOMS_USERCONF", str(wrong))
+    rc = main(["proxy", "--cert", voms_env["usercert"], "--key", voms_env["userkey"], "--out",
+               str(tmp_path / "x.pem"), "--voms", "testvo"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "is not trusted" in err and len(err.splitlines()) == 1, err
 
 
 # --- differential checks against the C++ and ARC tools ------------------------------------------------------------
