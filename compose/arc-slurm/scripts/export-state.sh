@@ -65,7 +65,7 @@ YAML
 if [[ $CONFIG == voms ]]; then
   # VOMS: the client's vomses and vomsdir, and a VOMS proxy (voms-proxy-init) for client.yaml
   source "$STACK_DIR/config/voms/voms.env"
-  rm -rf "$S/voms"; mkdir -p "$S/voms/vomsdir/$VO"; chmod 700 "$S/voms"
+  rm -rf "$S/voms/vomsdir"; mkdir -p "$S/voms/vomsdir/$VO"   # $S/voms is also this configuration's directory
   install -m 644 "$GRID/vomsdir/$VO/localhost.lsc" "$S/voms/vomsdir/$VO/localhost.lsc"
   install -m 644 "/etc/vomses/$VO-localhost" "$S/voms/vomses"
   voms-proxy-init -cert "$USER_DIR/usercert.pem" -key "$USER_DIR/userkey.pem" -voms "$VO:/$VO/analysis" \
