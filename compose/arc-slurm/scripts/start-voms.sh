@@ -11,17 +11,30 @@ command -v /usr/sbin/voms >/dev/null || die "voms-server is not installed (scrip
 
 id produser >/dev/null 2>&1 || { log "creating unix user produser"; useradd -m -s /bin/bash produser; }
 
-# 1. the AA credential (the stack's host cert, CN=localhost), trust for it, and where to find it
-# DNs in X509_NAME_oneline form, as VOMS and ARC compare them (-nameopt compat escapes "/" in a value, e.g.
-# the host cert's CN=host/localhost)
+# 1. the AA credential, trust for it, and where to find it. The AA gets its own certificate from the test CA,
+# CN=localhost: ARC cannot match an LSC line whose DN has a "/" inside a value (the host cert's CN=host/localhost)
+# DNs in X509_NAME_oneline form, as VOMS and ARC compare them (-nameopt compat escapes "/" in a value)
 dn() { openssl x509 -in "$1" -noout "-$2" -nameopt compat | sed -e "s/^$2=//" -e 's#\\/#/#g'; }
-HOST_DN=$(dn "$HOSTCERT" subject); HOST_CA_DN=$(dn "$HOSTCERT" issuer)
-USER_DN=$(dn "$USER_DIR/usercert.pem" subject); USER_CA_DN=$(dn "$USER_DIR/usercert.pem" issuer)
+AA_CERT=$GRID/voms/hostcert.pem AA_KEY=$GRID/voms/hostkey.pem
 mkdir -p $GRID/voms $GRID/vomsdir/$VO /etc/vomses
-cmp -s "$HOSTCERT" $GRID/voms/hostcert.pem 2>/dev/null || {
-  install -o voms -g voms -m 0644 "$HOSTCERT" $GRID/voms/hostcert.pem
-  install -o voms -g voms -m 0400 "$HOSTKEY" $GRID/voms/hostkey.pem
-}
+if [[ ! -s $AA_CERT ]] || [[ $(dn "$AA_CERT" subject) != */CN=localhost ]] \
+    || ! openssl verify -CApath "$CA_DIR" "$AA_CERT" >/dev/null 2>&1; then
+  log "issuing the VOMS AA certificate (test CA)"
+  stop_pidfile "$RUN_DIR/vomsd.pid" vomsd   # restarted below with the new certificate
+  ca_key=$(ls "$CA_DIR"/*-key.pem | head -1)
+  prefix=$(dn "$CA_PEM" subject | sed 's#/CN=[^/]*$##')
+  tmp=$(mktemp -d)
+  openssl req -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/req.csr" -subj "$prefix/CN=localhost" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:false" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=DNS:localhost" > "$tmp/ext.cnf"
+  openssl x509 -req -in "$tmp/req.csr" -CA "$CA_PEM" -CAkey "$ca_key" -set_serial "0x$(openssl rand -hex 8)" \
+    -days 3650 -extfile "$tmp/ext.cnf" -out "$tmp/cert.pem" 2>/dev/null || die "cannot issue the VOMS AA certificate"
+  install -o voms -g voms -m 0644 "$tmp/cert.pem" "$AA_CERT"
+  install -o voms -g voms -m 0400 "$tmp/key.pem" "$AA_KEY"
+  rm -rf "$tmp"
+fi
+HOST_DN=$(dn "$AA_CERT" subject); HOST_CA_DN=$(dn "$AA_CERT" issuer)
+USER_DN=$(dn "$USER_DIR/usercert.pem" subject); USER_CA_DN=$(dn "$USER_DIR/usercert.pem" issuer)
 printf '%s\n%s\n' "$HOST_DN" "$HOST_CA_DN" > $GRID/vomsdir/$VO/localhost.lsc
 printf '"%s" "localhost" "%s" "%s" "%s"\n' "$VO" "$VOMS_PORT" "$HOST_DN" "$VO" > /etc/vomses/$VO-localhost
 
