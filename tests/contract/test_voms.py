@@ -299,8 +299,11 @@ def test_delegation_renewed_on_its_own_timer_never_with_a_poorer_proxy(
             await asyncio.sleep(8)
             expiry, acs = await delegated(ce)
             assert expiry == first and acs[0][0].startswith("/testvo/analysis/Role=production"), acs
-            # a plain proxy neither
+            # a plain proxy neither (it is also the TLS credential, which A-REX refuses: look after the next step)
             make_proxy(Path(voms_env["usercert"]), Path(voms_env["userkey"]), proxy, valid=dt.timedelta(hours=3))
+            await asyncio.sleep(8)
+            # nor one with the same attributes that ends sooner than the delegated one
+            make(voms_env, proxy, ROLE, "rest", valid="2m")
             await asyncio.sleep(8)
             assert (await delegated(ce))[0] == first
             # a fresher proxy with the same attributes is pushed by the timer, without any submission
