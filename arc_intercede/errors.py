@@ -149,9 +149,7 @@ def is_credential_failure(status: int, reason: str) -> bool:
     """Tell whether an HTTP status and reason phrase from A-REX mean "credential rejected"."""
     if status in (401, 403):
         return True
-    lowered = reason.lower()
-    # an identity A-REX maps to no local account (e.g. a proxy without the VOMS attributes it maps by)
-    return status == 500 and (_NO_CONFIGURATION in lowered or "will not map to 'root'" in lowered)
+    return status == 500 and _NO_CONFIGURATION in reason.lower()
 
 
 def http_error(status: int, reason: str, *, endpoint: str, what: str) -> ARCBackendError:

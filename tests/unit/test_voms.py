@@ -343,9 +343,3 @@ def test_cli_voms_errors_are_one_line(pki: vf.VomsPKI, tmp_path: Path, monkeypat
     rc = main(["proxy", "--info", str(tmp_path / "missing")])
     assert rc == 2 and "not found" in capsys.readouterr().err
 
-
-def test_an_arex_refusal_to_map_is_a_credential_failure() -> None:
-    from arc_intercede.errors import is_credential_failure
-
-    assert is_credential_failure(500, "Will not map to 'root' account")
-    assert not is_credential_failure(500, "Internal error")
