@@ -35,6 +35,7 @@ from arc_intercede.contract import (
     SubmissionSpec,
 )
 from arc_intercede.credentials import FileToken, StaticToken, TLSContextProvider, TokenSource
+from arc_intercede.credentials.renewal import RenewalTimer
 from arc_intercede.delegation import Delegator
 from arc_intercede.descriptions import spec_xrsl as xrsl
 from arc_intercede.descriptions.model import JobDescription
@@ -108,6 +109,7 @@ class ARCBackend:
         self._state = _State.NEW
         self._pool: ConnectionPool | None = None
         self._delegator: Delegator | None = None
+        self._renewal: RenewalTimer | None = None
         self._token: TokenSource | None = None
         self._held_since: dict[str, float] = {}
         self._tls: TLSContextProvider | None = None
@@ -167,12 +169,17 @@ class ARCBackend:
         self._pool = pool
         if cfg.proxy is not None:
             self._delegator = Delegator(pool, cfg.proxy, cfg.delegation_renew_margin_s)
+            self._renewal = RenewalTimer(self._delegator, cfg.delegation_refresh_s)
+            self._renewal.start()
         self._state = _State.OPEN
         _log.info("connected to %s (REST %s, %s auth)", cfg.endpoint, pool.api_version, cfg.auth_mode.value)
         return self
 
     async def aclose(self) -> None:
         """Close all connections. Safe to call more than once."""
+        if self._renewal is not None:
+            await self._renewal.aclose()
+            self._renewal = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -482,6 +489,30 @@ class ARCBackend:
         if self._delegator is not None:
             await self._delegator.ensure()
         return given.rekey(await self._action(ids, "restart"))
+
+    async def renew_jobs(self, ids: Sequence[JobID]) -> Mapping[JobID, OpOutcome]:
+        """Renew each job's delegation from the proxy file, like ARC's ``arcrenew``; per-id outcomes.
+
+        A delegation is renewed only from a proxy that outlives it and is not attribute-poorer (VOMS).
+        """
+        given = IdMap(ids, self.config.endpoint)
+        if self._delegator is None:
+            return given.rekey({i: OpOutcome(ok=False, reason="no proxy configured") for i in given.ids})
+        replies = await self._open_pool().job_delegations(given.ids)
+        done: dict[str, str | None] = {}
+        out: dict[JobID, OpOutcome] = {}
+        for job_id, reply in replies.items():
+            if reply.code != 200 or not reply.value:
+                out[job_id] = _outcome(reply) if reply.code != 200 else OpOutcome(ok=False, reason="no delegation")
+                continue
+            reasons = []
+            for delegation_id in reply.value.split(","):
+                if delegation_id not in done:
+                    done[delegation_id] = await self._delegator.renew_job_delegation(delegation_id)
+                if done[delegation_id] is not None:
+                    reasons.append(str(done[delegation_id]))
+            out[job_id] = OpOutcome(ok=not reasons, reason="; ".join(reasons) or f"renewed {reply.value}")
+        return given.rekey(out)
 
     async def renew_delegation(self) -> str | None:
         """Push the current proxy file into the delegation now; returns its id (None: no proxy)."""

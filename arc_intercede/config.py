@@ -121,6 +121,8 @@ class ARCConfig:
         max_connections: Parallel connections (and calls in flight) to this CE.
         chunk_size: Job ids per bulk request (A-REX reads at most ~1 MiB of ids).
         delegation_renew_margin_s: Renew the delegation when the proxy it holds has less left.
+        delegation_refresh_s: How often the backend looks, without any submission, for a fresher proxy
+            (longer-lived, not attribute-poorer) to renew its delegation with; 0: only at submissions.
         hold_policy: What to do with held jobs (see :class:`HoldPolicy`).
         hold_grace_s: With ``HoldPolicy.KILL``: how long a job may stay held before it is killed.
         limits: Output materialisation ceilings.
@@ -150,6 +152,7 @@ class ARCConfig:
     max_connections: int = 4
     chunk_size: int = 1000
     delegation_renew_margin_s: float = 3 * 3600.0
+    delegation_refresh_s: float = 300.0
     hold_policy: HoldPolicy = HoldPolicy.REPORT
     hold_grace_s: float = 3600.0
     limits: Limits = field(default_factory=Limits)
@@ -197,9 +200,9 @@ class ARCConfig:
         for name in ("connect_timeout_s", "read_timeout_s", "request_timeout_s", "max_connections", "chunk_size",
                      "transfer_concurrency", "shared_threads"):
             _positive(name, getattr(self, name))
-        if self.delegation_renew_margin_s < 0 or self.hold_grace_s < 0 or self.upload_retry_s < 0:
+        if min(self.delegation_renew_margin_s, self.hold_grace_s, self.upload_retry_s, self.delegation_refresh_s) < 0:
             raise ConfigurationError(
-                "delegation_renew_margin_s, hold_grace_s and upload_retry_s must not be negative"
+                "delegation_renew_margin_s, hold_grace_s, upload_retry_s and delegation_refresh_s must not be negative"
             )
         if self.shared_connections < 0:
             raise ConfigurationError("shared_connections must not be negative")
@@ -395,7 +398,7 @@ def describe(value: Any) -> str:
 _PATH_KEYS: Final = frozenset({"ca_dir", "ca_file", "token_file", "proxy"})
 _FLOAT_KEYS: Final = frozenset(
     {"connect_timeout_s", "read_timeout_s", "request_timeout_s", "delegation_renew_margin_s", "hold_grace_s",
-     "upload_retry_s"}
+     "upload_retry_s", "delegation_refresh_s"}
 )
 _INT_KEYS: Final = frozenset(
     {"max_connections", "chunk_size", "transfer_concurrency", "shared_threads", "shared_connections"}

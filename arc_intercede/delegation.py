@@ -11,6 +11,8 @@ Policy:
   proxy (renewing with the same proxy gains nothing). Status polls never renew (DIRAC renewed on
   every poll, PR #6679).
 * A delegation the CE no longer knows (404, "ghost" ids, bugzilla 4133) is replaced by a new one.
+* :meth:`Delegator.refresh` (the backend's timer, ``credentials/renewal.py``) renews without a submission,
+  and only from a proxy that lives longer and is not attribute-poorer (VOMS FQANs) than the delegated one.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+from cryptography import x509
+
 from arc_intercede._rest import ConnectionPool
 from arc_intercede.credentials import ProxyCredential, file_stamp
+from arc_intercede.credentials.renewal import poorer_reason, voms_attributes
 from arc_intercede.errors import ARCBackendError, CredentialError
 
 __all__ = ["Delegator"]
@@ -41,6 +46,8 @@ class Delegator:
         self._stamp: tuple[int, int] | None = None
         self.delegation_id: str | None = None
         self.expires: dt.datetime | None = None
+        self.attributes: dict[str, frozenset[str]] = {}
+        """Per VO, the FQANs of the delegated proxy."""
 
     def _load_proxy(self) -> ProxyCredential:
         """Return the proxy, re-reading the file when it changed on disk."""
@@ -80,11 +87,72 @@ class Delegator:
                 return self.delegation_id
             return await self._create(proxy)
 
+    async def refresh(self) -> bool:
+        """Renew the delegation from the proxy file if it holds a longer-lived, not poorer proxy.
+
+        Returns:
+            Whether the delegation was renewed (or replaced).
+
+        Raises:
+            ARCBackendError: The CE refused or could not be reached (a missing or expired proxy file is
+                logged and skipped).
+        """
+        async with self._lock:
+            if self.delegation_id is None or self.expires is None:
+                return False
+            try:
+                proxy = self._load_proxy()
+            except CredentialError as exc:
+                _log.info("delegation %s not renewed: %s", self.delegation_id, exc)
+                return False
+            if proxy.not_after <= self.expires:
+                return False
+            reason = poorer_reason(_attributes(proxy), self.attributes)
+            if reason is not None:
+                _log.warning("delegation %s not renewed from %s: %s", self.delegation_id, self._path, reason)
+                return False
+            if not await self._renew(self.delegation_id, proxy):
+                await self._create(proxy)
+            return True
+
+    async def renew_job_delegation(self, delegation_id: str) -> str | None:
+        """Renew another delegation (a job's, as ``arcrenew`` does) from the proxy file.
+
+        Only a proxy that outlives the delegated one and is not attribute-poorer replaces it.
+
+        Returns:
+            None when renewed, else why not (one line).
+
+        Raises:
+            CredentialError: The proxy file is missing or expired.
+            ARCBackendError: The CE failed.
+        """
+        async with self._lock:
+            proxy = self._load_proxy()
+            pem = await self._pool.call(lambda c: c.get_delegation(delegation_id), "get delegation")
+            if pem is None:
+                return f"delegation {delegation_id} not found on the CE"
+            chain = x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+            if proxy.not_after <= chain[0].not_valid_after_utc:
+                return (f"not renewed: the proxy file does not outlive delegation {delegation_id} "
+                        f"(until {chain[0].not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC)")
+            reason = poorer_reason(_attributes(proxy), voms_attributes(chain))
+            if reason is not None:
+                return f"not renewed: the proxy file's proxy is attribute-poorer ({reason})"
+            csr = await self._pool.call(lambda c: c.renew_delegation(delegation_id), "renew delegation")
+            signed = proxy.sign_delegation(csr)
+            await self._pool.call(lambda c: c.put_delegation(delegation_id, signed), "upload delegation")
+            if delegation_id == self.delegation_id:
+                self.expires, self.attributes = proxy.not_after, _attributes(proxy)
+            _log.info("renewed job delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
+            return None
+
     async def _create(self, proxy: ProxyCredential) -> str:
         delegation_id, csr = await self._pool.call(lambda c: c.new_delegation(), "create delegation")
         pem = proxy.sign_delegation(csr)
         await self._pool.call(lambda c: c.put_delegation(delegation_id, pem), "upload delegation")
         self.delegation_id, self.expires = delegation_id, proxy.not_after
+        self.attributes = _attributes(proxy)
         _log.info("created delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
         return delegation_id
 
@@ -102,5 +170,10 @@ class Delegator:
             self.delegation_id = self.expires = None
             return False
         self.expires = proxy.not_after
+        self.attributes = _attributes(proxy)
         _log.info("renewed delegation %s (valid until %s)", delegation_id, proxy.not_after.isoformat())
         return True
+
+
+def _attributes(proxy: ProxyCredential) -> dict[str, frozenset[str]]:
+    return voms_attributes(x509.load_pem_x509_certificates(proxy.chain_pem))

@@ -235,6 +235,7 @@ class ARCBackend:
     purge = _Sync(AsyncARCBackend.purge)
     restart = _Sync(AsyncARCBackend.restart)
     renew_delegation = _Sync(AsyncARCBackend.renew_delegation)
+    renew_jobs = _Sync(AsyncARCBackend.renew_jobs)
     reload_proxy = _Sync(AsyncARCBackend.reload_proxy)
     diagnostics = _Sync(AsyncARCBackend.diagnostics)
     fetch_output = _Sync(AsyncARCBackend.fetch_output)

@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="stack_config",
         choices=CONFIGS,
         default=None,
-        help="stack configuration that is up: proxy or token",
+        help="stack configuration that is up: proxy, token or voms",
     )
     group.addoption(
         "--stack-state",

@@ -5,12 +5,14 @@
 #   2. the Python environment: .venv in the repo, `pip install -e '.[dev]'`
 #   3. static checks (ruff check, mypy --strict; findings fail the run), unit tests: pytest (pyproject
 #      selects -m "not remote") under coverage.py, which prints the line coverage of arc_intercede/
-#   4. the contract suite against the ARC 7 + Slurm stack (compose/arc-slurm/chroot-stack), in both
-#      configurations: up proxy -> pytest --config proxy -> up token -> pytest --config token
+#   4. the contract suite against the ARC 7 + Slurm stack (compose/arc-slurm/chroot-stack), in its
+#      configurations: up proxy -> pytest --config proxy -> up token -> pytest --config token -> up voms ->
+#      pytest --config voms (the VOMS tests only: tests/contract/test_voms.py)
 #   5. stack down (always), timings
 # Exits non-zero on any failure (a stack that does not come up included) and dumps the stack logs.
 # Env: ARC_STACK_ROOT, ARC_STACK_STATE (see chroot-stack), PYTHON (default python3), RUN_ALL_KEEP_STACK=1
-# leaves the stack up at the end, RUN_ALL_CONTRACT (default tests/contract) narrows the contract selection.
+# leaves the stack up at the end, RUN_ALL_CONTRACT (default tests/contract) narrows the contract selection
+# (RUN_ALL_CONTRACT_VOMS, default tests/contract/test_voms.py, for the voms configuration).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -131,7 +133,9 @@ fi
 # Start from a known state: a previous run may have been killed with daemons or mounts left behind.
 say "stack down (clean start)"
 "$RUNNER" down || echo "WARNING: chroot-stack down reported a problem; continuing" >&2
-for config in proxy token; do
+for config in proxy token voms; do
+  selection=${RUN_ALL_CONTRACT:-tests/contract}
+  [[ $config != voms ]] || selection=${RUN_ALL_CONTRACT_VOMS:-tests/contract/test_voms.py}
   say "stack up: $config"
   STACK_STARTED=yes
   if ! timed "stack up $config" "$RUNNER" up "$config"; then
@@ -145,7 +149,7 @@ for config in proxy token; do
   fi
   say "contract suite: --stack arc-slurm --config $config"
   if ! timed "contract suite ($config)" pytest_logged "contract-$config" -p no:cacheprovider --durations=20 -m "remote and arc" \
-      --stack arc-slurm --config "$config" --stack-state "$ARC_STACK_STATE" ${RUN_ALL_CONTRACT:-tests/contract}; then
+      --stack arc-slurm --config "$config" --stack-state "$ARC_STACK_STATE" $selection; then
     FAILED+=("contract suite ($config)")
     say "stack logs after the failure ($config)"
     "$RUNNER" logs || true

@@ -20,7 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 STACKS = {"arc-slurm": REPO / "compose" / "arc-slurm"}
-CONFIGS = ("proxy", "token")
+CONFIGS = ("proxy", "token", "voms")
 DEFAULT_STATE = "/var/lib/arc-intercede/state"
 
 

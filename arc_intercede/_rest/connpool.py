@@ -244,6 +244,10 @@ class ConnectionPool:
         """A-REX's per-id info reply and parsed info document (None when the job is unknown)."""
         return await self.bulk(ids, lambda c, chunk: c.job_info(chunk), _info_id, "job info")
 
+    async def job_delegations(self, ids: Sequence[str]) -> dict[str, JobReply]:
+        """Each job's delegation ids (``value``, comma-separated; None when it has none)."""
+        return await self.bulk(ids, lambda c, chunk: c.job_delegations(chunk), _reply_id, "jobs delegations")
+
     async def job_action(self, ids: Sequence[str], action: str) -> dict[str, JobReply]:
         """A-REX's per-id reply to a bulk ``action`` (``kill``, ``clean``, ``restart``)."""
         return await self.bulk(ids, lambda c, chunk: c.job_action(chunk, action), _reply_id, f"jobs {action}")

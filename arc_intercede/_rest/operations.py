@@ -368,6 +368,16 @@ class _RestMixin:
             for job, e in zip(ids, self._manageJobs(ids, action), strict=True)
         ]
 
+    def job_delegations(self, ids: Sequence[str]) -> list[JobReply]:
+        """A-REX's ``delegations`` action: each job's delegation ids (``value``, comma-separated)."""
+        out = []
+        for job, e in zip(ids, self._manageJobs(ids, "delegations"), strict=True):
+            found = e.get("delegation_id")
+            names = [str(d) for d in (found if isinstance(found, list) else [found]) if d]
+            out.append(JobReply(job, _int(e.get("status-code")) or 0, str(e.get("reason", "")),
+                                ",".join(names) or None))
+        return out
+
     @staticmethod
     def _parse_info(doc: Mapping[str, Any]) -> JobInfo:
         act = doc.get("ComputingActivity", {})

@@ -14,6 +14,7 @@ from typing import Any, Final, NoReturn, TypeVar
 from arc_intercede.backend import ARCBackend
 from arc_intercede.config import ARCConfig, read_yaml_file
 from arc_intercede.credentials import warn_if_exposed
+from arc_intercede.credentials.discovery import Discovered, apply_conventions
 from arc_intercede.errors import ConfigurationError
 
 _log = logging.getLogger(__name__)
@@ -71,10 +72,12 @@ class Target:
     Attributes:
         name: Its name in the configuration file (or the client configuration file's stem).
         config: The backend configuration, command-line overrides applied.
+        discovered: Credentials taken from the grid's conventions because none was configured.
     """
 
     name: str
     config: ARCConfig
+    discovered: tuple[Discovered, ...] = ()
 
 
 def default_config_path() -> Path:
@@ -100,13 +103,13 @@ def resolve_target(args: argparse.Namespace) -> Target:
         path = Path(client_config).expanduser()
         data = _read_yaml(path, "client configuration")
         name = getattr(args, "ce", None) or path.stem
-        return Target(name, _config_from(data, path, overrides, where=str(path)))
+        return Target(name, *_config_from(data, path, overrides, where=str(path)))
     explicit = getattr(args, "config", None) or os.environ.get("ARC_INTERCEDE_CONFIG") or None
     path = Path(explicit).expanduser() if explicit is not None else default_config_path()
     if explicit is None and not path.exists():
         if "endpoint" in overrides:
             name = getattr(args, "ce", None) or "command-line"
-            return Target(name, _config_from({}, None, overrides, where="command line"))
+            return Target(name, *_config_from({}, None, overrides, where="command line"))
         raise UsageError(
             f"no configuration: {path} does not exist (create it, see '{PROG} --help'; or use "
             "-c FILE, --client-config FILE, or --endpoint with --ca-dir and a credential)"
@@ -114,7 +117,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
     data = _read_yaml(path, "configuration file")
     if isinstance(data, Mapping) and "ces" not in data and "endpoint" in data:
         name = getattr(args, "ce", None) or path.stem  # a single CE's configuration
-        return Target(name, _config_from(data, path, overrides, where=str(path)))
+        return Target(name, *_config_from(data, path, overrides, where=str(path)))
     if not isinstance(data, Mapping) or not isinstance(data.get("ces"), Mapping) or not data["ces"]:
         raise UsageError(f"{path}: expected a mapping with 'ces:' (named CE configurations) and optionally "
                          "'default:'")
@@ -135,7 +138,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
     entry = ces[name]
     if not isinstance(entry, Mapping):
         raise UsageError(f"{path}: ces.{name} must be a mapping of configuration keys")
-    return Target(name, _config_from(entry, path, overrides, where=f"{path}: ces.{name}"))
+    return Target(name, *_config_from(entry, path, overrides, where=f"{path}: ces.{name}"))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,13 +151,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _config_from(data: Mapping[str, Any], path: Path | None, overrides: Mapping[str, Any], *, where: str) -> ARCConfig:
+def _config_from(data: Mapping[str, Any], path: Path | None, overrides: Mapping[str, Any], *,
+                 where: str) -> tuple[ARCConfig, tuple[Discovered, ...]]:
     merged = dict(data)
     if "token_file" in overrides:
         merged.pop("token", None)
     merged.update(overrides)
+    found = tuple(apply_conventions(merged))
     try:
-        return ARCConfig.from_mapping(merged, base_dir=path.parent if path is not None else None)
+        return ARCConfig.from_mapping(merged, base_dir=path.parent if path is not None else None), found
     except ConfigurationError as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
 

@@ -1,4 +1,4 @@
-"""Credentials: bearer-token sources, RFC 3820 proxies, and the verifying TLS context.
+"""Credentials: bearer-token sources, RFC 3820 proxies, VOMS attributes, and the verifying TLS context.
 
 * Tokens are opaque strings. A :class:`TokenSource` is asked for the current token before every
   request, so a refreshed token file is picked up without rebuilding the backend (:mod:`.tokens`).
@@ -6,6 +6,8 @@
   certificate in proxy mode, and to sign A-REX delegation requests in every mode that has one;
   ``arc-intercede proxy`` makes one (:mod:`.proxy`). Both build certificates with
   :func:`~.proxycert.build_proxy_certificate`.
+* VOMS attribute certificates are requested, verified and embedded in proxies by :mod:`.voms`;
+  :mod:`.discovery` finds credentials by the grid's conventions; :mod:`.renewal` keeps delegations fresh.
 * TLS is always verified against the configured CA directory or bundle, and its CRLs (:mod:`.tls`).
 * No token, key or pass phrase ever appears in a message: errors name only where a credential came
   from. Credential files readable by others are refused (private keys) or warned about (:mod:`.files`).

@@ -20,7 +20,7 @@ import os
 import secrets
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,6 +105,7 @@ def make_proxy(
     bits: int = 2048,
     password: bytes | Callable[[], bytes] | None = None,
     now: datetime | None = None,
+    extensions: Sequence[x509.UnrecognizedExtension] = (),
 ) -> ProxyInfo:
     """Create an RFC 3820 proxy from a user certificate and key, and write it to ``out``.
 
@@ -117,6 +118,7 @@ def make_proxy(
         password: The key's pass phrase, or a function returning it that is called only if the key is
             encrypted.
         now: The current time (for tests).
+        extensions: Further non-critical extensions for the proxy certificate (e.g. VOMS's acseq).
 
     Returns:
         What was written.
@@ -152,7 +154,7 @@ def make_proxy(
         [x509.NameAttribute(NameOID.COMMON_NAME, str(serial))])])
     proxy_cert = build_proxy_certificate(
         issuer=user_cert, issuer_key=user_key, public_key=proxy_key.public_key(), subject=subject, serial=serial,
-        not_before=not_before, not_after=not_after,
+        not_before=not_before, not_after=not_after, extensions=extensions,
     )
     pem = b"".join([
         proxy_cert.public_bytes(serialization.Encoding.PEM),

@@ -7,6 +7,7 @@ AuthorityKeyIdentifier derived from the issuer's key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -39,6 +40,7 @@ def build_proxy_certificate(
     serial: int,
     not_before: datetime,
     not_after: datetime,
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.Certificate:
     """Sign a proxy certificate for ``public_key`` with ``issuer_key`` (the key of ``issuer``).
 
@@ -50,6 +52,7 @@ def build_proxy_certificate(
         serial: The serial number.
         not_before: Start of validity.
         not_after: End of validity.
+        extensions: Further non-critical extensions (e.g. VOMS's attribute certificate sequence).
 
     Returns:
         The signed certificate (SHA-256, or the key's own algorithm for Ed25519/Ed448).
@@ -72,5 +75,7 @@ def build_proxy_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(aki, critical=False)
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     ed_key = isinstance(issuer_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
     return builder.sign(issuer_key, None if ed_key else hashes.SHA256())

@@ -93,7 +93,7 @@ def test_main_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> No
         ("purge", ["--all", "forgotten"]),
         ("restart", ["--all"]),
         ("diagnose", ["--item", "errors"]),
-        ("proxy", ["--cert", "--key", "--out", "--valid", "--bits", "--password-file", "NO VOMS",
+        ("proxy", ["--cert", "--key", "--out", "--valid", "--bits", "--password-file", "--voms", "--info",
                    "x509up_u", "usercert.pem"]),
     ],
 )

@@ -36,6 +36,7 @@ def cmd_info(args: argparse.Namespace, target: Target, store: JobStore) -> int:
             "ce": target.name, "endpoint": target.config.endpoint, "api_version": ce.api_version,
             "queue": target.config.queue, "queues": queues, "counts": counts, "counts_error": counts_error,
             "auth_mode": target.config.auth_mode.value,
+            "discovered": [{"key": d.key, "source": d.source} for d in target.discovered],
             "credentials": {"kinds": sorted(req.kinds), "audience": req.audience, "scopes": sorted(req.scopes)},
         }
 
@@ -59,6 +60,7 @@ def cmd_info(args: argparse.Namespace, target: Target, store: JobStore) -> int:
     if info["credentials"]["audience"]:
         lines.append(("Token audience", info["credentials"]["audience"]))
         lines.append(("Token scopes", " ".join(info["credentials"]["scopes"])))
+    lines += [("Found by convention", d.note()) for d in target.discovered]
     for label, key in (("Proxy", "proxy"), ("Token", "token")):
         if info[key] is not None:
             lines.append((f"{label} valid until", _lifetime_text(info[key])))

@@ -1,4 +1,4 @@
-"""``proxy``: an RFC 3820 proxy (no VOMS) from the user's certificate and key."""
+"""``proxy``: an RFC 3820 proxy (VOMS attributes with ``--voms``) from the user's certificate, or ``--info``."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ from typing import Any
 from arc_intercede.cli.base import EXIT_OK, PROG, UsageError
 from arc_intercede.cli.cmdoptions import _duration_arg, _sub
 from arc_intercede.credentials import default_proxy_path, make_proxy, warn_if_exposed
+from arc_intercede.credentials.voms import cli_support as voms_cli
 
 _log = logging.getLogger(__name__)
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
     """``proxy``: make an RFC 3820 proxy from the user's certificate and key."""
+    if args.info:
+        return voms_cli.cmd_proxy_info(args)
     key = Path(args.key).expanduser()
     password: bytes | Callable[[], bytes]
     if args.password_file is not None:
@@ -37,6 +40,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             return getpass.getpass(f"Enter pass phrase for {key}: ").encode("utf-8")
 
     out = Path(args.out).expanduser() if args.out is not None else default_proxy_path()
+    if args.voms:
+        return voms_cli.cmd_voms_proxy(args, Path(args.cert).expanduser(), key, out, password)
     info = make_proxy(Path(args.cert).expanduser(), key, out, valid=timedelta(seconds=args.valid),
                       bits=args.bits, password=password)
     left = info.not_after - datetime.now(UTC)
@@ -52,13 +57,14 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 def add_parser(subs: Any) -> None:
     """Add the command's parser to ``subs``."""
-    p = _sub(subs, "proxy", help="make an RFC 3820 proxy (no VOMS) from your certificate",
+    p = _sub(subs, "proxy", help="make an RFC 3820 proxy (with --voms: VOMS attributes), or show one (--info)",
              description="Make an RFC 3820 proxy certificate from your grid certificate and key, in pure Python. "
                          "The proxy file (mode 0600) holds the proxy certificate, its unencrypted key and your "
-                         "certificate chain. The proxy carries NO VOMS attributes. An encrypted key's pass "
+                         "certificate chain. Without --voms it carries no VOMS attributes. An encrypted key's pass "
                          "phrase is asked for, or read from --password-file.",
              examples=f"  {PROG} proxy\n  {PROG} proxy --valid 24h --out ~/proxy.pem\n"
-                      f"  {PROG} proxy --cert usercert.pem --key userkey.pem --password-file pw.txt\n",
+                      f"  {PROG} proxy --cert usercert.pem --key userkey.pem --password-file pw.txt\n"
+                      + voms_cli.EXAMPLES.format(prog=PROG),
              ce_options=False)
     p.add_argument("--cert", default=os.environ.get("X509_USER_CERT", "~/.globus/usercert.pem"), metavar="FILE",
                    help="your certificate, PEM (default $X509_USER_CERT or ~/.globus/usercert.pem)")
@@ -70,4 +76,5 @@ def add_parser(subs: Any) -> None:
     p.add_argument("--bits", type=int, default=2048, choices=(1024, 2048, 3072, 4096), metavar="BITS",
                    help="proxy RSA key size (default 2048)")
     p.add_argument("--password-file", metavar="FILE", help="read the key's pass phrase from this file")
+    voms_cli.add_voms_arguments(p)
     p.set_defaults(func=None, offline=cmd_proxy)

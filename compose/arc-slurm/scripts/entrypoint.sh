@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # entrypoint.sh [CONFIG] [--foreground]
 # The one start path of the arc-slurm stack, used by the Dockerfile (CMD, --foreground) and by chroot-stack.
-# CONFIG defaults to $ARC_STACK_CONFIG (proxy|token). Idempotent: what runs keeps running; if A-REX runs
+# CONFIG defaults to $ARC_STACK_CONFIG (proxy|token|voms). Idempotent: what runs keeps running; if A-REX runs
 # with the other configuration it is stopped, reconfigured and restarted (Slurm/munge keep running).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -10,8 +10,8 @@ FOREGROUND=no
 for a in "$@"; do
   case $a in
     --foreground) FOREGROUND=yes ;;
-    proxy|token) CONFIG=$a ;;
-    *) die "usage: entrypoint.sh [proxy|token] [--foreground]" ;;
+    proxy|token|voms) CONFIG=$a ;;
+    *) die "usage: entrypoint.sh [proxy|token|voms] [--foreground]" ;;
   esac
 done
 S=$(dirname "$0")
@@ -27,6 +27,7 @@ if [[ $running != "$CONFIG" ]] || ! pid_alive /run/arched-arex-ws.pid || ! pid_a
   "$S/configure.sh" "$CONFIG"
 fi
 "$S/start-slurm.sh"
+if [[ $CONFIG == voms ]]; then "$S/start-voms.sh"; elif [[ -x /usr/sbin/voms ]]; then "$S/stop-voms.sh"; fi
 "$S/start-issuer.sh"
 "$S/start-arex.sh"
 "$S/wait-ready.sh" "${ARC_STACK_TIMEOUT:-180}"

@@ -62,5 +62,21 @@ token_owner: $ISSUER_URL/$TOKEN_SUB
 audience: $AUDIENCE
 client_config: $C/$CONFIG/client.yaml
 YAML
+if [[ $CONFIG == voms ]]; then
+  # VOMS: the client's vomses and vomsdir, and a VOMS proxy (voms-proxy-init) for client.yaml
+  source "$STACK_DIR/config/voms/voms.env"
+  rm -rf "$S/voms/vomsdir"; mkdir -p "$S/voms/vomsdir/$VO"   # $S/voms is also this configuration's directory
+  install -m 644 "$GRID/vomsdir/$VO/localhost.lsc" "$S/voms/vomsdir/$VO/localhost.lsc"
+  install -m 644 "/etc/vomses/$VO-localhost" "$S/voms/vomses"
+  voms-proxy-init -cert "$USER_DIR/usercert.pem" -key "$USER_DIR/userkey.pem" -voms "$VO:/$VO/analysis" \
+    -valid 24:00 -out "$S/voms/proxy.pem" >/dev/null || die "voms-proxy-init failed"
+  cat >> "$S/$CONFIG/stack.yaml" <<YAML
+vo: $VO
+voms_port: $VOMS_PORT
+vomses: $C/voms/vomses
+vomsdir: $C/voms/vomsdir
+voms_proxy: $C/voms/proxy.pem
+YAML
+fi
 echo "$CONFIG" > "$S/current"
 log "state exported to $S (client view: $C)"
