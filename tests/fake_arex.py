@@ -139,6 +139,8 @@ Body = bytes | Endless | Stall | Writer
 LIFE_CYCLE = ("ACCEPTING", "ACCEPTED", "PREPARING", "SUBMITTING", "QUEUING", "RUNNING", "FINISHING", "FINISHED")
 """The REST states a successful job passes through on A-REX 7, in order."""
 
+TERMINAL = ("FINISHED", "FAILED", "KILLED")
+
 INFO_DOCUMENT: dict[str, Any] = {"Domains": {"AdminDomain": {"Services": {"ComputingService": {
     "RunningJobs": "1", "WaitingJobs": "2", "ComputingShare": {"Name": "grid"}}}}}}
 """The default ``GET info`` document: one share, ``grid``, as a single object."""
@@ -176,6 +178,8 @@ class Job:
     diagnose: dict[str, Body] = field(default_factory=dict)
     advances: bool = False
     """Each status/info query about the job first moves it one step on (see ``FakeAREX.progress``)."""
+    cleaning: bool = False
+    """A clean was asked before the job ended: it goes once it is terminal."""
 
     def advance(self) -> None:
         """Move one step along :data:`LIFE_CYCLE` (a killed job ends ``KILLED``)."""
@@ -235,7 +239,8 @@ class FakeAREX:
     """The ``GET info`` document."""
     progress: bool = False
     """Jobs created by ``action=new`` advance one :data:`LIFE_CYCLE` step per status/info query about them
-    (a killed one ends ``KILLED``), and ``action=clean`` removes them once they are terminal."""
+    (a killed one ends ``KILLED``), and ``action=clean`` removes them once they are terminal (at once, or
+    as soon as they end)."""
     ca_file: Path | None = None
     """The CA file that verifies the server (set by :meth:`start`)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -556,6 +561,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return {"id": job_id, "status-code": "404", "reason": "Job not found", "state": "None"}
             if job.advances and action in ("status", "info"):
                 job.advance()
+                if job.cleaning and job.state in TERMINAL:
+                    del self.ce.jobs[job_id]
+                    return {"id": job_id, "status-code": "404", "reason": "Job not found", "state": "None"}
             if action == "status":
                 return {"id": job_id, "status-code": "200", "reason": "OK", "state": job.state}
             if action == "info":
@@ -569,8 +577,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return {"id": job_id, "status-code": "505", "reason": "Job has not failed"}
             if action == "kill":
                 job.state = "KILLING"
-            if action == "clean" and job.advances and job.state in ("FINISHED", "FAILED", "KILLED"):
-                del self.ce.jobs[job_id]  # a cleaned job is gone, as on A-REX
+            if action == "clean" and job.advances:
+                # As on A-REX: a cleaned job is gone at once if it has ended, else once it ends.
+                if job.state in TERMINAL:
+                    del self.ce.jobs[job_id]
+                else:
+                    job.cleaning = True
             return {"id": job_id, "status-code": "202", "reason": f"Queued for {action}ing"}
 
     def _listing(self, names: list[str], dirs: list[str]) -> bytes:

@@ -10,7 +10,7 @@
 #   5. stack down (always), timings
 # Exits non-zero on any failure (a stack that does not come up included) and dumps the stack logs.
 # Env: ARC_STACK_ROOT, ARC_STACK_STATE (see chroot-stack), PYTHON (default python3), RUN_ALL_KEEP_STACK=1
-# leaves the stack up at the end, RUN_ALL_CONTRACT (default tests/contract) narrows the contract selection.
+# leaves the stack up at the end, RUN_ALL_CONTRACT (default "tests/contract tests/behaviour") narrows the contract selection.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -145,7 +145,7 @@ for config in proxy token; do
   fi
   say "contract suite: --stack arc-slurm --config $config"
   if ! timed "contract suite ($config)" pytest_logged "contract-$config" -p no:cacheprovider --durations=20 -m "remote and arc" \
-      --stack arc-slurm --config "$config" --stack-state "$ARC_STACK_STATE" ${RUN_ALL_CONTRACT:-tests/contract}; then
+      --stack arc-slurm --config "$config" --stack-state "$ARC_STACK_STATE" ${RUN_ALL_CONTRACT:-tests/contract tests/behaviour}; then
     FAILED+=("contract suite ($config)")
     say "stack logs after the failure ($config)"
     "$RUNNER" logs || true
