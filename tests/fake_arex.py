@@ -1,6 +1,7 @@
-"""An in-memory A-REX (ARC REST 1.0 + 1.1) served over real HTTPS on loopback, able to misbehave.
+"""The fake CE: an in-memory A-REX (ARC REST 1.0 + 1.1) over real HTTPS on loopback, able to misbehave.
 
-Shapes follow A-REX 7: forced JSON lists (``job``, ``file``, ``dir``,
+It is the only fake CE of the tests (unit tests, the backend suite's fake target, benchmarks). Shapes
+follow A-REX 7: forced JSON lists (``job``, ``file``, ``dir``,
 ``version``, ``delegation``), every scalar a string, errors as an HTTP *reason phrase* with an empty
 body, bulk bodies parsed only for ``Content-Type: application/json`` exactly, per-job 404 entries.
 
@@ -11,11 +12,19 @@ Usage (a plain context manager; ``tests/unit`` wraps it in fixtures)::
         ...  # talk to https://localhost:{ce.port}/arex, verify with ca_file=pki.ca_file
         assert ce.count("POST jobs?status") == 1
 
-Rule keys used by the misbehaviour switches are ``"<METHOD> <kind>"`` plus ``"?<action>"`` when the
-query has an ``action``; ``kind`` is the first path element after ``/rest/<v>/`` (``jobs``,
-``delegations``, ``info``) or ``session``/``diagnose`` for job sub-resources, ``rest`` for the
-version list. Examples: ``"POST jobs?new"``, ``"POST jobs?status"``, ``"PUT session"``,
-``"GET session"``, ``"POST delegations?new"``.
+The switch grammar (one for every switch keyed by request: ``drop``, ``fail``, ``fail_after``,
+``delay``, ``replies``, and for :meth:`FakeAREX.count`) is the *rule key* ``"<METHOD> <kind>"`` plus
+``"?<action>"`` when the query has an ``action``; ``kind`` is the first path element after
+``/rest/<v>/`` (``jobs``, ``delegations``, ``info``) or ``session``/``diagnose`` for job
+sub-resources, ``rest`` for the version list. Examples: ``"GET rest"``, ``"POST jobs?new"``,
+``"POST jobs?status"``, ``"POST jobs?kill"``, ``"PUT session"``, ``"GET session"``,
+``"POST delegations?new"``.
+
+File bodies (``Job.files``, ``Job.diagnose``) and listing overrides (``FakeAREX.listings``) are
+bytes, :class:`Endless`, :class:`Stall`, or a *writer*: a callable given the request handler that
+writes the whole raw reply itself (``overlong``, ``trickle``, ``json_stream`` and the others below).
+Jobs advance through A-REX's states on their own when ``progress`` is set (one step per status
+or info query about them), so a client polling for ``FINISHED`` sees the life cycle a real CE shows.
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ import math
 import socket
 import ssl
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,7 +131,24 @@ class Stall:
     length: int
 
 
-Body = bytes | Endless | Stall
+Writer = Callable[[Any], None]
+"""Writes a whole raw reply to the request handler it is given (``handler.wfile`` and friends)."""
+
+Body = bytes | Endless | Stall | Writer
+
+LIFE_CYCLE = ("ACCEPTING", "ACCEPTED", "PREPARING", "SUBMITTING", "QUEUING", "RUNNING", "FINISHING", "FINISHED")
+"""The REST states a successful job passes through on A-REX 7, in order."""
+
+TERMINAL = ("FINISHED", "FAILED", "KILLED")
+
+INFO_DOCUMENT: dict[str, Any] = {"Domains": {"AdminDomain": {"Services": {"ComputingService": {
+    "RunningJobs": "1", "WaitingJobs": "2", "ComputingShare": {"Name": "grid"}}}}}}
+"""The default ``GET info`` document: one share, ``grid``, as a single object."""
+
+QUEUE_SHARE_INFO: dict[str, Any] = {"Domains": {"AdminDomain": {"Services": {"ComputingService": {
+    "RunningJobs": "1", "WaitingJobs": "2", "StagingJobs": "0", "PreLRMSWaitingJobs": "1",
+    "ComputingShare": [{"Name": "batch", "RunningJobs": "1", "WaitingJobs": "2"}]}}}}}
+"""An info document whose shares are a list holding ``batch`` with its own counts."""
 
 
 # --- state ----------------------------------------------------------------------------------------
@@ -144,9 +171,22 @@ class Recorded:
 
 @dataclass
 class Job:
+    """One job: its REST state, session directory and diagnose items."""
+
     state: str = "ACCEPTING"
     files: dict[str, Body] = field(default_factory=dict)
     diagnose: dict[str, Body] = field(default_factory=dict)
+    advances: bool = False
+    """Each status/info query about the job first moves it one step on (see ``FakeAREX.progress``)."""
+    cleaning: bool = False
+    """A clean was asked before the job ended: it goes once it is terminal."""
+
+    def advance(self) -> None:
+        """Move one step along :data:`LIFE_CYCLE` (a killed job ends ``KILLED``)."""
+        if self.state == "KILLING":
+            self.state = "KILLED"
+        elif self.state in LIFE_CYCLE[:-1]:
+            self.state = LIFE_CYCLE[LIFE_CYCLE.index(self.state) + 1]
 
 
 @dataclass
@@ -183,6 +223,26 @@ class FakeAREX:
     """Listings get this many extra made-up file names."""
     max_jobs: int | None = None
     """Like ``[arex] maxjobs``: once reached, ``action=new`` is a whole-request 500 "No more jobs allowed"."""
+    fail_after: dict[str, int] = field(default_factory=dict)
+    """Rule key -> how many more matching requests are spared from ``drop`` and ``fail`` first."""
+    stall_s: float = 0.0
+    """Seconds to sleep before answering any request (after it is recorded)."""
+    replies: dict[str, Writer] = field(default_factory=dict)
+    """Rule key -> a writer that answers the request itself, before any routing."""
+    listings: dict[tuple[str, str], dict[str, Any] | Writer] = field(default_factory=dict)
+    """(job id, directory) -> the listing served for it instead of the session's: JSON data or a writer."""
+    errors_log: bool = False
+    """Every job without an ``errors`` diagnose item serves ``"log of <id>\\n"`` for it."""
+    activity: dict[str, Any] = field(default_factory=dict)
+    """Extra ``ComputingActivity`` fields of every job's info document (e.g. ``StdOut``)."""
+    info: dict[str, Any] = field(default_factory=lambda: INFO_DOCUMENT)
+    """The ``GET info`` document."""
+    progress: bool = False
+    """Jobs created by ``action=new`` advance one :data:`LIFE_CYCLE` step per status/info query about them
+    (a killed one ends ``KILLED``), and ``action=clean`` removes them once they are terminal (at once, or
+    as soon as they end)."""
+    ca_file: Path | None = None
+    """The CA file that verifies the server (set by :meth:`start`)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -200,6 +260,11 @@ class FakeAREX:
             self.jobs[job_id] = Job(state, dict(files or {}), dict(diagnose or {}))
         return job_id
 
+    def state(self, job_id: str) -> str:
+        """The job's current REST state."""
+        with self.lock:
+            return self.jobs[job_id].state
+
     def by_key(self, key: str) -> list[Recorded]:
         with self.lock:
             return [r for r in self.requests if r.key == key]
@@ -216,6 +281,7 @@ class FakeAREX:
     def start(cls, pki: PKI, **switches: Any) -> Iterator[FakeAREX]:
         """Serve a new fake CE on 127.0.0.1 (random port) until the block ends."""
         ce = cls(**switches)
+        ce.ca_file = pki.ca_file
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pki.cert_file, pki.key_file)
         server = _Server(("127.0.0.1", 0), _Handler)
@@ -332,6 +398,9 @@ class _Handler(BaseHTTPRequestHandler):
         raise _DroppedError
 
     def _body_out(self, body: Body, ctype: str) -> None:
+        if callable(body):
+            body(self)
+            return
         if isinstance(body, bytes):
             self._send(200, None, body, ctype)
             return
@@ -376,15 +445,24 @@ class _Handler(BaseHTTPRequestHandler):
             rec.ids = self._bulk_ids(body)
         with ce.lock:
             ce.requests.append(rec)
-            remaining = ce.drop.get(key, 0)
+            spared = ce.fail_after.get(key, 0) > 0
+            if spared:
+                ce.fail_after[key] -= 1
+            remaining = 0 if spared else ce.drop.get(key, 0)
             if remaining > 0:
                 ce.drop[key] = remaining - 1
         try:
             if remaining > 0:
                 self._drop()
+            if ce.stall_s:
+                time.sleep(ce.stall_s)
             if key in ce.delay:
                 ce.stop.wait(ce.delay[key])
-            if key in ce.fail:
+            writer = ce.replies.get(key)
+            if writer is not None:
+                writer(self)
+                return
+            if key in ce.fail and not spared:
                 self._error(*ce.fail[key])
                 return
             self._route(method, segs, kind, query, body, rec)
@@ -400,7 +478,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, AttributeError):
             return []
         jobs = jobs if isinstance(jobs, list) else [jobs]
-        return [str(j["id"]) for j in jobs if isinstance(j, dict) and "id" in j]
+        # Like A-REX (rest.cpp ParseJobIds), an empty id is skipped: no entry answers it.
+        return [str(j["id"]) for j in jobs if isinstance(j, dict) and str(j.get("id", ""))]
 
     def _authorised(self) -> bool:
         want = self.ce.require_token
@@ -423,8 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Version Not Supported")
             return
         if kind == "info":
-            self._json({"Domains": {"AdminDomain": {"Services": {"ComputingService": {
-                "RunningJobs": "1", "WaitingJobs": "2", "ComputingShare": {"Name": "grid"}}}}}})
+            self._json(ce.info)
             return
         if not self._authorised():
             self._error(500, NO_CONFIGURATION)
@@ -461,6 +539,7 @@ class _Handler(BaseHTTPRequestHandler):
             entries = []
             for _ in range(groups):
                 job_id = ce.add_job("ACCEPTING")
+                ce.jobs[job_id].advances = ce.progress
                 entries.append({"status-code": "201", "reason": "Created", "id": job_id, "state": "ACCEPTING"})
             self._json({"job": entries}, 201, "Created")
             return
@@ -480,19 +559,30 @@ class _Handler(BaseHTTPRequestHandler):
             job = self.ce.jobs.get(job_id)
             if job is None:
                 return {"id": job_id, "status-code": "404", "reason": "Job not found", "state": "None"}
+            if job.advances and action in ("status", "info"):
+                job.advance()
+                if job.cleaning and job.state in TERMINAL:
+                    del self.ce.jobs[job_id]
+                    return {"id": job_id, "status-code": "404", "reason": "Job not found", "state": "None"}
             if action == "status":
                 return {"id": job_id, "status-code": "200", "reason": "OK", "state": job.state}
             if action == "info":
                 return {"id": job_id, "status-code": "200", "reason": "OK", "info_document": {
                     "ComputingActivity": {"State": [f"nordugrid:{job.state}", f"arcrest:{job.state}"],
                                           "ExitCode": "0" if job.state == "FINISHED" else "",
-                                          "Owner": "/CN=fake", "Queue": "grid"}}}
+                                          "Owner": "/CN=fake", "Queue": "grid", **self.ce.activity}}}
             if action == "delegations":
                 return {"id": job_id, "status-code": "200", "reason": "OK", "delegation_id": "d1"}
             if action == "restart" and job.state != "FAILED":
                 return {"id": job_id, "status-code": "505", "reason": "Job has not failed"}
             if action == "kill":
                 job.state = "KILLING"
+            if action == "clean" and job.advances:
+                # As on A-REX: a cleaned job is gone at once if it has ended, else once it ends.
+                if job.state in TERMINAL:
+                    del self.ce.jobs[job_id]
+                else:
+                    job.cleaning = True
             return {"id": job_id, "status-code": "202", "reason": f"Queued for {action}ing"}
 
     def _listing(self, names: list[str], dirs: list[str]) -> bytes:
@@ -518,6 +608,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "diagnose":
             item = job.diagnose.get(rel)
+            if item is None and rel == "errors" and ce.errors_log:
+                item = f"log of {job_id}\n".encode()
             if item is None:
                 self._error(404, "Not found")
             else:
@@ -538,6 +630,13 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     job.files.clear()
             self._send(202, "Accepted")
+            return
+        override = ce.listings.get((job_id, rel))
+        if override is not None:
+            if callable(override):
+                override(self)
+            else:
+                self._json(override)
             return
         if rel in job.files:
             self._body_out(job.files[rel], "application/octet-stream")
@@ -606,3 +705,135 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 ALWAYS = math.inf
+
+
+# --- raw reply writers (for file bodies, listing overrides and ``replies``) ------------------------
+
+
+def _head(handler: Any, status: int, ctype: str, length: int | None, *, close: bool = False) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", ctype)
+    if length is None:
+        handler.send_header("Transfer-Encoding", "chunked")
+    else:
+        handler.send_header("Content-Length", str(length))
+    if close:
+        handler.send_header("Connection", "close")
+    handler.end_headers()
+
+
+def _chunks_forever(handler: Any, chunk: bytes, pause_s: float = 0.0) -> None:
+    try:
+        while True:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if pause_s:
+                time.sleep(pause_s)
+    except OSError:
+        handler.close_connection = True
+
+
+def endless(chunk: bytes = b"x" * 65536) -> Writer:
+    """A body writer that never ends (chunked transfer, no length)."""
+    def write(handler: Any) -> None:
+        _head(handler, 200, "application/octet-stream", None)
+        _chunks_forever(handler, chunk)
+    return write
+
+
+def short_body(prefix: bytes, length: int, *, stall_s: float = 0.0) -> Writer:
+    """A body writer that announces ``length`` bytes but sends only ``prefix``.
+
+    With ``stall_s`` it then holds the connection open that long (a stalled stream); without, it
+    closes the connection at once (a truncated body).
+    """
+    def write(handler: Any) -> None:
+        _head(handler, 200, "application/octet-stream", length)
+        handler.wfile.write(prefix)
+        handler.wfile.flush()
+        time.sleep(stall_s)
+        handler.close_connection = True
+        if not stall_s:
+            handler.connection.shutdown(socket.SHUT_RDWR)
+    return write
+
+
+def overlong(body: bytes, surplus: bytes, *, later_s: float = 0.0) -> Writer:
+    """A body writer that announces ``len(body)`` bytes but sends ``surplus`` after them, keeping the
+    connection alive (in the same write, or ``later_s`` seconds after the body)."""
+    def write(handler: Any) -> None:
+        _head(handler, 200, "application/octet-stream", len(body))
+        if later_s:
+            handler.wfile.write(body)
+            time.sleep(later_s)
+            handler.wfile.write(surplus)
+        else:
+            handler.wfile.write(body + surplus)
+    return write
+
+
+def trickle(chunk: bytes = b"t" * 100, pause_s: float = 0.01) -> Writer:
+    """A chunked body writer that sends a small chunk every ``pause_s`` seconds, forever."""
+    def write(handler: Any) -> None:
+        _head(handler, 200, "application/octet-stream", None)
+        _chunks_forever(handler, chunk, pause_s)
+    return write
+
+
+def stall_closing(prefix: bytes, length: int, stall_s: float) -> Writer:
+    """A body writer for a reply marked ``Connection: close``: ``prefix`` of ``length`` bytes, then silence."""
+    def write(handler: Any) -> None:
+        _head(handler, 200, "application/octet-stream", length, close=True)
+        handler.wfile.write(prefix)
+        handler.wfile.flush()
+        time.sleep(stall_s)
+        handler.close_connection = True
+    return write
+
+
+def json_stream(parts: Callable[[], Iterator[bytes]], *, length: int | None = None, status: int = 200) -> Writer:
+    """A JSON body writer that streams ``parts()`` (chunked, or announcing ``length`` bytes)."""
+    def write(handler: Any) -> None:
+        _head(handler, status, "application/json", length)
+        try:
+            for part in parts():
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part) if length is None else part)
+            if length is None:
+                handler.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            handler.close_connection = True
+    return write
+
+
+def many_names(count: int, *, batch: int = 10_000) -> Callable[[], Iterator[bytes]]:
+    """The parts of a listing with ``count`` made-up file names, produced lazily."""
+    def parts() -> Iterator[bytes]:
+        yield b'{"file": ['
+        for start in range(0, count, batch):
+            names = ",".join(f'"n{i:09d}.dat"' for i in range(start, min(count, start + batch)))
+            yield (names + ("," if start + batch < count else "")).encode()
+        yield b'], "dir": []}'
+    return parts
+
+
+def endless_reply(status: int = 200, chunk: bytes = b"[" * 65536) -> Writer:
+    """A reply (any request) whose chunked JSON body never ends."""
+    def write(handler: Any) -> None:
+        _head(handler, status, "application/json", None)
+        _chunks_forever(handler, chunk)
+    return write
+
+
+def trickle_reply(status: int = 200, pause_s: float = 0.5, total_s: float = 60.0) -> Writer:
+    """A reply that announces a large body and sends one byte every ``pause_s`` seconds."""
+    def write(handler: Any) -> None:
+        _head(handler, status, "application/json", 1000)
+        end = time.monotonic() + total_s
+        try:
+            while time.monotonic() < end:
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                time.sleep(pause_s)
+        except OSError:
+            pass
+        handler.close_connection = True
+    return write

@@ -11,8 +11,8 @@
 #   5. stack down (always), timings
 # Exits non-zero on any failure (a stack that does not come up included) and dumps the stack logs.
 # Env: ARC_STACK_ROOT, ARC_STACK_STATE (see chroot-stack), PYTHON (default python3), RUN_ALL_KEEP_STACK=1
-# leaves the stack up at the end, RUN_ALL_CONTRACT (default tests/contract) narrows the contract selection
-# (RUN_ALL_CONTRACT_VOMS, default tests/contract/test_voms.py, for the voms configuration).
+# leaves the stack up at the end, RUN_ALL_CONTRACT (default "tests/contract tests/behaviour") narrows the
+# contract selection (RUN_ALL_CONTRACT_VOMS, default tests/contract/test_voms.py, for the voms configuration).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -134,7 +134,7 @@ fi
 say "stack down (clean start)"
 "$RUNNER" down || echo "WARNING: chroot-stack down reported a problem; continuing" >&2
 for config in proxy token voms; do
-  selection=${RUN_ALL_CONTRACT:-tests/contract}
+  selection=${RUN_ALL_CONTRACT:-tests/contract tests/behaviour}
   [[ $config != voms ]] || selection=${RUN_ALL_CONTRACT_VOMS:-tests/contract/test_voms.py}
   say "stack up: $config"
   STACK_STARTED=yes

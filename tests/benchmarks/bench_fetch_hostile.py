@@ -4,7 +4,7 @@ Usage (no stack needed; the misbehaving CE runs on loopback in a child process):
 
     python -m tests.benchmarks.bench_fetch_hostile [--good 20] [--rounds 3]
 
-The child process serves ``tests/hostile_ce.py`` with good jobs (a 4 MiB file and a few small ones
+The child process serves the fake CE (``tests/fake_arex.py``) with good jobs (a 4 MiB file and a few small ones
 each) and one job per way of misbehaving: bytes past ``Content-Length``, a truncated body, a stall
 with ``Connection: close``, a trickling chunked stream, an endless body, a listing announced over
 the cap, a 48 MB chunked listing, a malformed listing, an unsafe name, an error status on a member,
@@ -40,13 +40,15 @@ def _vm(key: str) -> int:
 
 
 def serve(good: int) -> None:
-    """Child process: run the hostile CE, print its address and jobs, serve until stdin closes."""
-    from tests import hostile_ce as h
+    """Child process: run the fake CE, print its address and jobs, serve until stdin closes."""
+    from tests import fake_arex as h
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
-    gen = h.serve(folder)
-    running = next(gen)
-    ce = running.ce
+    pki = h.make_pki(Path(tempfile.mkdtemp(prefix="bench-hostile-")))
+    with h.FakeAREX.start(pki, errors_log=True, activity={"StdOut": "out.txt", "StdErr": "err.txt"}) as ce:
+        _serve_jobs(h, ce, good)
+
+
+def _serve_jobs(h: Any, ce: Any, good: int) -> None:
     jobs: dict[str, str] = {}
     for i in range(good):
         jobs[ce.add_job(files={"big.bin": b"b" * (4 << 20), "out.txt": b"o", "err.txt": b"e",
@@ -72,11 +74,11 @@ def serve(good: int) -> None:
     ce.listings[(gone, "")] = {"file": ["vanished.txt"], "dir": []}
     jobs[gone] = "member-404"
     missing = ce.add_job(files={"out.txt": b"o"})
-    ce.diagnose[missing] = {"output": b"/out.txt\n/never.dat\n"}
+    ce.jobs[missing].diagnose = {"output": b"/out.txt\n/never.dat\n"}
     jobs[missing] = "missing-output"
     jobs["nosuchjob000"] = "unknown"
     jobs[".."] = "impossible"
-    print(json.dumps({"port": running.port, "ca": str(running.ca_file), "endpoint": running.endpoint,
+    print(json.dumps({"port": ce.port, "ca": str(ce.ca_file), "endpoint": ce.endpoint,
                       "jobs": jobs, "stall": next(j for j, k in jobs.items() if k == "stall-close")}), flush=True)
     sys.stdin.read()
 

@@ -22,26 +22,27 @@ def backend_config(path: Path, **overrides: Any) -> ARCConfig:
 
 
 async def wait_status(
-    ce: ARCBackend, ids: Collection[str], accept: Callable[[JobStatus], bool], within: float = JOB_TIMEOUT_S
+    ce: ARCBackend, ids: Collection[str], accept: Callable[[JobStatus], bool], within: float = JOB_TIMEOUT_S,
+    poll_s: float = 2.0,
 ) -> Mapping[str, JobStatus]:
-    """Poll until every id's status satisfies ``accept``; fail with the last states and CE errors."""
+    """Poll every ``poll_s`` until every id's status satisfies ``accept``; fail with the last states and CE errors."""
     deadline = time.monotonic() + within
     states: Mapping[str, JobStatus] = {}
     while time.monotonic() < deadline:
         states = await ce.status(list(ids))
         if all(accept(states[i]) for i in ids):
             return states
-        await asyncio.sleep(2)
+        await asyncio.sleep(poll_s)
     diags = await ce.diagnostics(list(ids))
     errors = {i: d.files.get("errors", "")[-2000:] for i, d in diags.items()}
     raise AssertionError(f"timed out waiting; last states {states}; CE errors: {errors}")
 
 
 async def wait_terminal(
-    ce: ARCBackend, ids: Collection[str], within: float = JOB_TIMEOUT_S
+    ce: ARCBackend, ids: Collection[str], within: float = JOB_TIMEOUT_S, poll_s: float = 2.0
 ) -> Mapping[str, JobStatus]:
     """Poll until every id is terminal."""
-    return await wait_status(ce, ids, lambda s: s.is_terminal, within)
+    return await wait_status(ce, ids, lambda s: s.is_terminal, within, poll_s)
 
 
 def shell_job(script: str, *, outputs: tuple[str, ...] = (), **kwargs: Any) -> SubmissionSpec:

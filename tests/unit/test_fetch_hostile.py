@@ -10,12 +10,7 @@ from pathlib import Path
 import pytest
 
 from arc_intercede import ARCBackend, ARCConfig, Limits
-from tests.hostile_ce import endless, serve, short_body
-
-
-@pytest.fixture
-def fake(tmp_path: Path):
-    yield from serve(tmp_path / "pki")
+from tests.fake_arex import endless, short_body
 
 
 def _config(fake, **limits) -> ARCConfig:
@@ -39,8 +34,8 @@ def _all_files(root: Path) -> list[str]:
 @pytest.mark.parametrize("hostile", ["..", ".", "", "../escape", "../../etc/x", "/etc/passwd", "a/../../b",
                                      "nul\x00byte", "sub/../../x"])
 def test_escaping_names_never_leave_dest(fake, tmp_path: Path, hostile: str) -> None:
-    job = fake.ce.add_job(files={"good.txt": b"ok", "out.txt": b"stdout"})
-    fake.ce.listings[(job, "")] = {"file": ["good.txt", "out.txt", hostile], "dir": []}
+    job = fake.add_job(files={"good.txt": b"ok", "out.txt": b"stdout"})
+    fake.listings[(job, "")] = {"file": ["good.txt", "out.txt", hostile], "dir": []}
     dest = tmp_path / "dest"
     out = _fetch(fake, [job], dest)[job]
     assert not out.complete and out.reason.startswith("unsafe-path"), out.reason
@@ -51,8 +46,8 @@ def test_escaping_names_never_leave_dest(fake, tmp_path: Path, hostile: str) -> 
 
 @pytest.mark.parametrize("hostile", ["..", "../up", "/abs", "", "x/y"])
 def test_escaping_directory_names_never_leave_dest(fake, tmp_path: Path, hostile: str) -> None:
-    job = fake.ce.add_job()
-    fake.ce.listings[(job, "")] = {"file": [], "dir": [hostile]}
+    job = fake.add_job()
+    fake.listings[(job, "")] = {"file": [], "dir": [hostile]}
     out = _fetch(fake, [job], tmp_path / "dest")[job]
     assert out.reason.startswith("unsafe-path")
     assert [p for p in _all_files(tmp_path) if not p.startswith(("dest/", "pki/"))] == []
@@ -60,8 +55,8 @@ def test_escaping_directory_names_never_leave_dest(fake, tmp_path: Path, hostile
 
 def test_huge_listing_hits_the_file_ceiling_with_flat_memory(fake, tmp_path: Path) -> None:
     names = [f"f{i:06d}" for i in range(100_000)]
-    job = fake.ce.add_job(files=dict.fromkeys(names[:200], b"x"))
-    fake.ce.listings[(job, "")] = {"file": names, "dir": []}
+    job = fake.add_job(files=dict.fromkeys(names[:200], b"x"))
+    fake.listings[(job, "")] = {"file": names, "dir": []}
     tracemalloc.start()
     try:
         out = _fetch(fake, [job], tmp_path / "dest", max_files=200)[job]
@@ -73,7 +68,7 @@ def test_huge_listing_hits_the_file_ceiling_with_flat_memory(fake, tmp_path: Pat
 
 
 def test_endless_body_is_cut_at_the_byte_ceiling(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job(files={"a.txt": b"a" * 1000, "zz-endless.bin": endless()})
+    job = fake.add_job(files={"a.txt": b"a" * 1000, "zz-endless.bin": endless()})
     tracemalloc.start()
     try:
         out = _fetch(fake, [job], tmp_path / "dest", max_total_bytes=20 << 20)[job]
@@ -87,15 +82,15 @@ def test_endless_body_is_cut_at_the_byte_ceiling(fake, tmp_path: Path) -> None:
 
 
 def test_file_larger_than_the_ceiling(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job(files={"big.bin": b"b" * (3 << 20)})
+    job = fake.add_job(files={"big.bin": b"b" * (3 << 20)})
     out = _fetch(fake, [job], tmp_path / "dest", max_total_bytes=1 << 20)[job]
     assert out.reason.startswith("limit:bytes") and out.files == {}
     assert _all_files(tmp_path / "dest" / job) == []
 
 
 def test_stalled_stream_is_cut_off_and_does_not_hold_up_others(fake, tmp_path: Path) -> None:
-    slow = fake.ce.add_job(files={"slow.bin": short_body(b"x" * 1000, 10_000, stall_s=20)})
-    fast = fake.ce.add_job(files={"fast.txt": b"done"})
+    slow = fake.add_job(files={"slow.bin": short_body(b"x" * 1000, 10_000, stall_s=20)})
+    fast = fake.add_job(files={"fast.txt": b"done"})
     t0 = time.monotonic()
     out = _fetch(fake, [slow, fast], tmp_path / "dest", transfer_timeout_s=2)
     assert time.monotonic() - t0 < 8
@@ -105,19 +100,18 @@ def test_stalled_stream_is_cut_off_and_does_not_hold_up_others(fake, tmp_path: P
 
 
 def test_unknown_unfinished_and_wiped_jobs_are_per_id_reasons(fake, tmp_path: Path) -> None:
-    running = fake.ce.add_job("RUNNING")
-    wiped = fake.ce.add_job()
-    fake.ce.listings.pop((wiped, ""), None)
-    del fake.ce.files[wiped]
-    fake.ce.files[wiped] = {}
-    fake.ce.listings[(wiped, "")] = {"file": [], "dir": []}
+    running = fake.add_job("RUNNING")
+    wiped = fake.add_job()
+    fake.listings.pop((wiped, ""), None)
+    fake.jobs[wiped].files.clear()
+    fake.listings[(wiped, "")] = {"file": [], "dir": []}
     out = _fetch(fake, ["nosuchjob123", running, "nosuchjob123"], tmp_path / "dest")
     assert set(out) == {"nosuchjob123", running}
     assert "not found" in out["nosuchjob123"].reason and "not finished" in out[running].reason
 
 
 def test_fetch_is_repeatable(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job(files={"out.txt": b"o", "d/e/f.txt": b"f", "err.txt": b"e"})
+    job = fake.add_job(files={"out.txt": b"o", "d/e/f.txt": b"f", "err.txt": b"e"})
     first = _fetch(fake, [job], tmp_path / "dest")[job]
     second = _fetch(fake, [job], tmp_path / "dest")[job]
     assert first == second and first.complete
@@ -129,7 +123,7 @@ def test_fetch_is_repeatable(fake, tmp_path: Path) -> None:
 
 
 def test_truncated_body_leaves_no_file_that_looks_complete(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job(files={"a.txt": b"a", "cut.bin": short_body(b"c" * 1000, 10_000)})
+    job = fake.add_job(files={"a.txt": b"a", "cut.bin": short_body(b"c" * 1000, 10_000)})
     out = _fetch(fake, [job], tmp_path / "dest")[job]
     assert out.reason.startswith("truncated") and set(out.files) == {"a.txt"}
     assert _all_files(tmp_path / "dest" / job) == ["a.txt"]

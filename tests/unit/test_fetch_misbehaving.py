@@ -34,21 +34,15 @@ from arc_intercede import (
 )
 from arc_intercede.outputs import declared_outputs
 from arc_intercede.transfer import REASON_CODES, reason_code
-from tests.hostile_ce import (
+from tests.fake_arex import (
     endless_reply,
     json_stream,
     many_names,
     overlong,
-    serve,
     stall_closing,
     trickle,
     trickle_reply,
 )
-
-
-@pytest.fixture
-def fake(tmp_path: Path):
-    yield from serve(tmp_path / "pki")
 
 
 def _config(fake, *, limits: dict[str, Any] | None = None, **overrides: Any) -> ARCConfig:
@@ -84,8 +78,8 @@ def _check_vocabulary(out: Any) -> None:
 
 
 def test_bytes_past_the_announced_end_are_that_jobs_trouble(fake, tmp_path: Path) -> None:
-    bad = fake.ce.add_job(files={"a.txt": overlong(b"A" * 100, b"HTTP/1.1 999 garbage\r\n" * 20), "b.txt": b"B"})
-    good = fake.ce.add_job(files={"c.txt": b"C"})
+    bad = fake.add_job(files={"a.txt": overlong(b"A" * 100, b"HTTP/1.1 999 garbage\r\n" * 20), "b.txt": b"B"})
+    good = fake.add_job(files={"c.txt": b"C"})
     # One connection: whatever the bad job leaves on it would reach the good job's requests.
     out = _fetch(fake, [bad, good, "nosuchjob999"], tmp_path / "dest", max_connections=1, transfer_concurrency=1)
     assert list(out) == [bad, good, "nosuchjob999"]
@@ -97,8 +91,8 @@ def test_bytes_past_the_announced_end_are_that_jobs_trouble(fake, tmp_path: Path
 
 
 def test_late_bytes_past_the_end_never_reach_another_request(fake, tmp_path: Path) -> None:
-    bad = fake.ce.add_job(files={"a.txt": overlong(b"A" * 100, b"junk\r\n" * 20, later_s=0.3), "b.txt": b"B"})
-    good = fake.ce.add_job(files={"c.txt": b"C"})
+    bad = fake.add_job(files={"a.txt": overlong(b"A" * 100, b"junk\r\n" * 20, later_s=0.3), "b.txt": b"B"})
+    good = fake.add_job(files={"c.txt": b"C"})
     out = _fetch(fake, [bad, good], tmp_path / "dest", max_connections=1, transfer_concurrency=1)
     assert out[good].complete
     assert out[bad].complete or reason_code(out[bad].reason) == "protocol", out[bad]
@@ -109,8 +103,8 @@ def test_late_bytes_past_the_end_never_reach_another_request(fake, tmp_path: Pat
 
 
 def test_trickling_streams_cut_at_the_deadline_are_per_id_timeouts(fake, tmp_path: Path) -> None:
-    jobs = [fake.ce.add_job(files={"t.bin": trickle(b"t" * 50, 0.002)}) for _ in range(6)]
-    good = fake.ce.add_job(files={"g.txt": b"G"})
+    jobs = [fake.add_job(files={"t.bin": trickle(b"t" * 50, 0.002)}) for _ in range(6)]
+    good = fake.add_job(files={"g.txt": b"G"})
     for attempt in range(3):
         out = _fetch(fake, [*jobs, good], tmp_path / f"dest{attempt}", max_connections=16, transfer_concurrency=8,
                      limits={"transfer_timeout_s": 2})
@@ -125,8 +119,8 @@ def test_trickling_streams_cut_at_the_deadline_are_per_id_timeouts(fake, tmp_pat
 
 
 def test_transfer_deadline_holds_while_a_read_is_blocked(fake, tmp_path: Path) -> None:
-    slow = fake.ce.add_job(files={"s.bin": stall_closing(b"x" * 1000, 1 << 20, stall_s=40)})
-    good = fake.ce.add_job(files={"g.txt": b"G"})
+    slow = fake.add_job(files={"s.bin": stall_closing(b"x" * 1000, 1 << 20, stall_s=40)})
+    good = fake.add_job(files={"g.txt": b"G"})
     t0 = time.monotonic()
     out = _fetch(fake, [slow, good], tmp_path / "dest", read_timeout_s=40, limits={"transfer_timeout_s": 3})
     assert time.monotonic() - t0 < 20  # the read timeout (40 s) was never waited for
@@ -135,14 +129,14 @@ def test_transfer_deadline_holds_while_a_read_is_blocked(fake, tmp_path: Path) -
 
 
 def test_aclose_during_a_blocked_read_is_prompt_and_never_blocks_the_loop(fake, tmp_path: Path) -> None:
-    slow = fake.ce.add_job(files={"s.bin": stall_closing(b"x" * 1000, 1 << 20, stall_s=40)})
+    slow = fake.add_job(files={"s.bin": stall_closing(b"x" * 1000, 1 << 20, stall_s=40)})
     seen: dict[str, Any] = {}
 
     async def main() -> None:
         ce = ARCBackend(_config(fake, read_timeout_s=40))
         await ce.open()
         fetch = asyncio.create_task(ce.fetch_output([slow], tmp_path / "dest"))
-        while not any(r.path.endswith("/s.bin") for r in fake.ce.requests):  # noqa: ASYNC110 - a server thread's list
+        while not any(r.path.endswith("/s.bin") for r in fake.requests):  # noqa: ASYNC110 - a server thread's list
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # the worker is now blocked reading s.bin
         gaps: list[float] = []
@@ -177,13 +171,13 @@ def test_aclose_during_a_blocked_read_is_prompt_and_never_blocks_the_loop(fake, 
 
 
 def test_cancelling_a_blocked_fetch_is_prompt_and_the_pool_recovers(fake, tmp_path: Path) -> None:
-    slow = fake.ce.add_job(files={"s.bin": stall_closing(b"x" * 1000, 1 << 20, stall_s=40)})
-    running = fake.ce.add_job("RUNNING")
+    slow = fake.add_job(files={"s.bin": stall_closing(b"x" * 1000, 1 << 20, stall_s=40)})
+    running = fake.add_job("RUNNING")
     seen: dict[str, Any] = {}
 
     async def body(ce: ARCBackend) -> None:
         fetch = asyncio.create_task(ce.fetch_output([slow], tmp_path / "dest"))
-        while not any(r.path.endswith("/s.bin") for r in fake.ce.requests):  # noqa: ASYNC110 - a server thread's list
+        while not any(r.path.endswith("/s.bin") for r in fake.requests):  # noqa: ASYNC110 - a server thread's list
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # the worker is now blocked reading s.bin
         t0 = time.monotonic()
@@ -203,8 +197,8 @@ def test_cancelling_a_blocked_fetch_is_prompt_and_the_pool_recovers(fake, tmp_pa
 
 def test_log_is_reported_when_the_listing_is_refused(fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(arc_intercede._rest.operations, "MAX_LISTING_BYTES", 10_000)
-    job = fake.ce.add_job(files={"a": b"x"})
-    fake.ce.listings[(job, "")] = {"file": [f"f{i:05d}" for i in range(5000)], "dir": []}
+    job = fake.add_job(files={"a": b"x"})
+    fake.listings[(job, "")] = {"file": [f"f{i:05d}" for i in range(5000)], "dir": []}
     out = _fetch(fake, [job], tmp_path / "dest")[job]
     assert out.reason.startswith("limit:listing: "), out.reason
     assert out.log == tmp_path / "dest" / f"{job}.ce" / "errors" and out.log.read_text() == f"log of {job}\n"
@@ -223,16 +217,16 @@ def _peak(body: Callable[[], Any]) -> tuple[Any, int]:
 
 
 def test_listing_announced_over_the_cap_is_refused_before_reading(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job()
-    fake.ce.listings[(job, "")] = json_stream(many_names(6_000_000), length=96 << 20)
+    job = fake.add_job()
+    fake.listings[(job, "")] = json_stream(many_names(6_000_000), length=96 << 20)
     out, peak = _peak(lambda: _fetch(fake, [job], tmp_path / "dest")[job])
     assert out.reason.startswith("limit:listing: "), out.reason
     assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB"
 
 
 def test_listing_memory_is_bounded_by_max_files(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job(files={f"n{i:09d}.dat": b"" for i in range(1000)})
-    fake.ce.listings[(job, "")] = json_stream(many_names(3_000_000))  # ~48 MB, chunked, under the cap
+    job = fake.add_job(files={f"n{i:09d}.dat": b"" for i in range(1000)})
+    fake.listings[(job, "")] = json_stream(many_names(3_000_000))  # ~48 MB, chunked, under the cap
     out, peak = _peak(lambda: _fetch(fake, [job], tmp_path / "dest", limits={"max_files": 1000})[job])
     assert out.reason.startswith("limit:files: "), out.reason
     assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB"
@@ -245,14 +239,14 @@ def test_dest_may_be_a_symlink_to_a_directory(fake, tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
     os.symlink(real, tmp_path / "link")
-    job = fake.ce.add_job(files={"a.txt": b"A"})
+    job = fake.add_job(files={"a.txt": b"A"})
     out = _fetch(fake, [job], tmp_path / "link")[job]
     assert out.complete, out
     assert out.files["a.txt"] == tmp_path / "link" / job / "a.txt" and (real / job / "a.txt").read_bytes() == b"A"
 
 
 def test_a_plain_file_where_the_log_folder_goes_is_that_jobs_local_io(fake, tmp_path: Path) -> None:
-    job, other = fake.ce.add_job(files={"a.txt": b"A"}), fake.ce.add_job(files={"b.txt": b"B"})
+    job, other = fake.add_job(files={"a.txt": b"A"}), fake.add_job(files={"b.txt": b"B"})
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / f"{job}.ce").write_text("in the way")
@@ -263,7 +257,7 @@ def test_a_plain_file_where_the_log_folder_goes_is_that_jobs_local_io(fake, tmp_
 
 
 def test_a_write_failing_like_a_full_disk_is_that_jobs_local_io(fake, tmp_path: Path) -> None:
-    big, small = fake.ce.add_job(files={"big.bin": b"b" * (3 << 20)}), fake.ce.add_job(files={"s.txt": b"S"})
+    big, small = fake.add_job(files={"big.bin": b"b" * (3 << 20)}), fake.add_job(files={"s.txt": b"S"})
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))  # writes past 1 MiB fail (EFBIG)
@@ -278,7 +272,7 @@ def test_a_write_failing_like_a_full_disk_is_that_jobs_local_io(fake, tmp_path: 
 
 
 def test_concurrent_fetches_of_one_job_into_one_dest(fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    job = fake.ce.add_job(files={"a.txt": b"A", "d/b.txt": b"B"})
+    job = fake.add_job(files={"a.txt": b"A", "d/b.txt": b"B"})
     replace = os.replace
 
     def slow_replace(*args: Any, **kwargs: Any) -> None:  # widen the window between write and rename
@@ -299,14 +293,14 @@ def test_concurrent_fetches_of_one_job_into_one_dest(fake, tmp_path: Path, monke
 
 
 def test_declared_output_never_written_is_missing_output(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job(files={"out.txt": b"o", "err.txt": b"e", "a.dat": b"a", "res/x": b"x"})
-    fake.ce.diagnose[job] = {"output": b"/out.txt\n/err.txt\n/a.dat\n/res/\n/never.dat\n/with\\ space.txt\n"
+    job = fake.add_job(files={"out.txt": b"o", "err.txt": b"e", "a.dat": b"a", "res/x": b"x"})
+    fake.jobs[job].diagnose = {"output": b"/out.txt\n/err.txt\n/a.dat\n/res/\n/never.dat\n/with\\ space.txt\n"
                                        b"/up.dat gsiftp://se.example.org/up.dat\n"}
     out = _fetch(fake, [job], tmp_path / "dest")[job]
     assert not out.complete and out.reason.startswith("missing-output: "), out.reason
     assert "'never.dat'" in out.reason and "'with space.txt'" in out.reason and "up.dat" not in out.reason
     assert set(out.files) == {"a.dat", "res/x"}  # what is there is still in the manifest
-    fake.ce.diagnose[job] = {"output": b"/out.txt\n/err.txt\n/res/\n"}
+    fake.jobs[job].diagnose = {"output": b"/out.txt\n/err.txt\n/res/\n"}
     again = _fetch(fake, [job], tmp_path / "dest2")[job]
     assert again.complete, again
 
@@ -314,11 +308,11 @@ def test_declared_output_never_written_is_missing_output(fake, tmp_path: Path) -
 def test_declared_gmlog_directory_is_not_a_missing_output(fake, tmp_path: Path) -> None:
     # A-REX declares the gmlog directory as an output ("/joblog") but keeps it out of the session
     # directory; its name is the "gmlog=" line of the job's "local" item (seen on ARC 7.0).
-    job = fake.ce.add_job(files={"o": b"hi\n"})
-    fake.ce.diagnose[job] = {"output": b"/o\n/joblog\n", "local": b"globalid=x\ngmlog=joblog\nqueue=batch\n"}
+    job = fake.add_job(files={"o": b"hi\n"})
+    fake.jobs[job].diagnose = {"output": b"/o\n/joblog\n", "local": b"globalid=x\ngmlog=joblog\nqueue=batch\n"}
     out = _fetch(fake, [job], tmp_path / "dest")[job]
     assert out.complete, out.reason
-    fake.ce.diagnose[job] = {"output": b"/o\n/joblog\n/lost\n", "local": b"gmlog=joblog\n"}
+    fake.jobs[job].diagnose = {"output": b"/o\n/joblog\n/lost\n", "local": b"gmlog=joblog\n"}
     again = _fetch(fake, [job], tmp_path / "dest2")[job]
     assert again.reason == "missing-output: declared but not in the session directory: 'lost'"
 
@@ -333,21 +327,21 @@ def test_declared_outputs_parse_like_arex_writes_them() -> None:
 
 @pytest.mark.parametrize("bad", ["", "  ", ".", "..", "a/b", "nul\x00"])
 def test_impossible_ids_in_fetch_are_answered_locally(fake, tmp_path: Path, bad: str) -> None:
-    job = fake.ce.add_job(files={"a": b"A"})
+    job = fake.add_job(files={"a": b"A"})
     out = _fetch(fake, [job, bad], tmp_path / "dest")
     assert list(out) == [job, bad]
     assert out[job].complete and out[bad].reason.startswith("not-found: ")
-    asked = [str(j["id"]) for r in fake.ce.requests if r.method == "POST" and r.body
+    asked = [str(j["id"]) for r in fake.requests if r.method == "POST" and r.body
              for j in json.loads(r.body)["job"]]
     assert asked == [job]  # the impossible id never went to the CE
-    assert all(r.path.count("/") <= 8 and "/jobs/" + bad + "/" not in r.path for r in fake.ce.requests)
+    assert all(r.path.count("/") <= 8 and "/jobs/" + bad + "/" not in r.path for r in fake.requests)
 
 
 # --- 7. every reply body is capped, every request has a wall-clock deadline ----------------------------------------
 
 
 def test_endless_version_reply_is_refused_with_bounded_memory(fake) -> None:
-    fake.ce.replies["GET /arex/rest"] = endless_reply()
+    fake.replies["GET rest"] = endless_reply()
 
     async def main() -> None:
         async with ARCBackend(_config(fake)):
@@ -364,21 +358,21 @@ def test_endless_version_reply_is_refused_with_bounded_memory(fake) -> None:
     assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB"
 
 
-@pytest.mark.parametrize("rule", ["POST new", "PUT", "POST status"])
+@pytest.mark.parametrize("rule", ["POST jobs?new", "PUT session", "POST jobs?status"])
 def test_endless_replies_are_refused(fake, tmp_path: Path, rule: str) -> None:
-    status = {"POST new": 201, "PUT": 200, "POST status": 201}[rule]
+    status = {"POST jobs?new": 201, "PUT session": 200, "POST jobs?status": 201}[rule]
     data = tmp_path / "in.txt"
     data.write_text("x")
 
     async def body(ce: ARCBackend) -> Any:
-        fake.ce.replies[rule] = endless_reply(status)
-        if rule == "POST new":
+        fake.replies[rule] = endless_reply(status)
+        if rule == "POST jobs?new":
             return await ce.submit(SubmissionSpec(executable="/bin/true"))
-        if rule == "POST status":
+        if rule == "POST jobs?status":
             return await ce.status(["abc"])
         return await ce.submit(SubmissionSpec(executable="/bin/cat", input_sandbox=(FileRef(source=data, name="in"),)))
 
-    if rule == "PUT":
+    if rule == "PUT session":
         # the upload's reply is endless: that copy fails (and is cancelled), nothing hangs or grows
         sub = _with_backend(fake, body, upload_retry_s=0)
         assert sub.ids == {} and "more than" in sub.failures[0], sub
@@ -388,14 +382,14 @@ def test_endless_replies_are_refused(fake, tmp_path: Path, rule: str) -> None:
 
 
 def test_unexpected_2xx_listing_body_is_capped(fake, tmp_path: Path) -> None:
-    job = fake.ce.add_job()
-    fake.ce.listings[(job, "")] = endless_reply(202)
+    job = fake.add_job()
+    fake.listings[(job, "")] = endless_reply(202)
     out = _fetch(fake, [job], tmp_path / "dest")[job]
     assert reason_code(out.reason) in ("limit:listing", "protocol") and "more than" in out.reason, out.reason
 
 
 def test_a_trickling_reply_cannot_stretch_the_request_deadline(fake) -> None:
-    fake.ce.replies["POST status"] = trickle_reply(201, pause_s=0.3, total_s=60)
+    fake.replies["POST jobs?status"] = trickle_reply(201, pause_s=0.3, total_s=60)
     t0 = time.monotonic()
     with pytest.raises(CETimeoutError, match="request deadline"):
         _with_backend(fake, lambda ce: ce.status(["abc"]), read_timeout_s=5, request_timeout_s=2)
@@ -406,8 +400,8 @@ def test_a_trickling_reply_cannot_stretch_the_request_deadline(fake) -> None:
 
 
 def test_status_with_an_id_the_ce_leaves_out(fake) -> None:
-    good = [fake.ce.add_job("RUNNING") for _ in range(3)]
-    fake.ce.leave_out = {good[1]}
+    good = [fake.add_job("RUNNING") for _ in range(3)]
+    fake.leave_out = {good[1]}
     ids = [good[0], "", good[1], " ", good[2], ".."]
 
     async def body(ce: ARCBackend) -> Any:
@@ -421,6 +415,6 @@ def test_status_with_an_id_the_ce_leaves_out(fake) -> None:
     assert {status[i] for i in ("", " ", "..")} == {JobStatus.UNKNOWN}
     assert info[""] is None and not kill[""].ok and not diags[".."].found and not purge[" "].ok
     assert all(kill[i].ok for i in good)
-    asked = [str(j["id"]) for r in fake.ce.requests if r.method == "POST" and r.body
+    asked = [str(j["id"]) for r in fake.requests if r.method == "POST" and r.body
              for j in json.loads(r.body)["job"]]
     assert not {"", " ", ".."} & set(asked)
