@@ -30,6 +30,7 @@ from typing import Any, Final, NoReturn, TextIO, TypeVar
 import yaml
 
 import arc_intercede
+from arc_intercede import cmd_import_arc
 from arc_intercede.auth import FileToken, ProxyCredential, token_expiry, warn_if_exposed
 from arc_intercede.backend import DIAGNOSE_ITEMS, ARCBackend
 from arc_intercede.config import ARCConfig, load_yaml, yaml_reason
@@ -861,10 +862,11 @@ i.e. ~/.config/arc-intercede/config.yaml):
 --endpoint/--queue/--ca-dir/--token-file/--proxy override the selected CE's settings; --endpoint
 with --ca-dir and a credential works without any file.
 
-local job list: jobs submitted with '{PROG} submit' are remembered in
-$ARC_INTERCEDE_STATE/jobs.jsonl, else $XDG_STATE_HOME/arc-intercede/jobs.jsonl (i.e.
-~/.local/state/arc-intercede/jobs.jsonl); commands given no job ids act on the jobs of the selected CE
-in that list. A job id '-' reads ids from standard input, one per line.
+local job list: jobs submitted with '{PROG} submit' (or imported from ARC's client with
+'{PROG} import-arc') are remembered in $ARC_INTERCEDE_STATE/jobs.db, else
+$XDG_STATE_HOME/arc-intercede/jobs.db (i.e. ~/.local/state/arc-intercede/jobs.db; a jobs.jsonl of
+earlier versions there is moved into it on first use); commands given no job ids act on the jobs of
+the selected CE in that list. A job id '-' reads ids from standard input, one per line.
 
 exit codes: 0 success; 1 an operation failed (CE error, failed job, copy not created, incomplete
 output); 2 bad usage, configuration or input, or an unusable local credential (missing or expired
@@ -1017,6 +1019,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help='print a JSON array: one {"file", "ok", "error", "jobs"} per FILE')
     p.set_defaults(func=None, offline=cmd_describe)
+    cmd_import_arc.add_parser(subs, _sub, PROG)
 
     p = _sub(subs, "status", help="show job states",
              description="Show the state of jobs: waiting, running, held, done, failed, aborted, or unknown (the "
