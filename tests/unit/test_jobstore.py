@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -290,3 +291,16 @@ def test_jsonl_reader_torn_last_line_and_next_append(tmp_path: Path, caplog: pyt
     lines = store.path.read_text().splitlines()
     assert set(json.loads(lines[0])) == {"job_id", "ce", "endpoint", "submitted", "tag"}
     assert os.stat(store.path).st_mode & 0o777 == 0o600
+
+
+def test_records_from_the_store_are_ordinary_frozen_records(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.db")
+    made = JobRecord(job_id="a", ce="c", endpoint=EP, submitted="s", tag="t", description="d",
+                     description_format="xrsl", predecessor="p", successor="q", state="done", arc_state="FINISHED",
+                     state_time="w")
+    store.add([made])
+    got = store.get("a")
+    assert got == made and hash(got) == hash(made)
+    assert store.records()[0] == dataclasses.replace(made, description=None, description_format=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.tag = "x"  # type: ignore[misc, union-attr]
