@@ -1,8 +1,10 @@
-"""Fixtures shared by the unit tests: a test PKI and the fake A-REX on loopback."""
+"""Fixtures shared by the unit tests: a test PKI, the fake A-REX on loopback, small SQLite files."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +20,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 def ce(pki: PKI) -> Iterator[FakeAREX]:
     with FakeAREX.start(pki) as server:
         yield server
+
+
+def sqlite_file(path: Path, *statements: str) -> Path:
+    """Create an SQLite file at ``path`` by running ``statements``; return the path."""
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    return path

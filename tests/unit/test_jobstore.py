@@ -12,6 +12,7 @@ import pytest
 
 from arc_intercede.jobstore import JobRecord, JobStore, JobStoreError, default_store_path
 from arc_intercede.jobstore_jsonl import JsonlJobStore
+from tests.unit.conftest import sqlite_file
 
 EP = "https://ce.example.org:443/arex"
 
@@ -247,21 +248,14 @@ def test_damaged_pages_are_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_other_sqlite_database_or_newer_format_is_refused(tmp_path: Path) -> None:
-    other = tmp_path / "other.db"
-    db = sqlite3.connect(other)
-    db.execute("CREATE TABLE jobs(id)")
-    db.commit()
-    db.close()
+    other = sqlite_file(tmp_path / "other.db", "CREATE TABLE jobs(id)")
     data = other.read_bytes()
     with pytest.raises(JobStoreError, match="another program's SQLite database"):
         JobStore(other).records()
     assert other.read_bytes() == data
     newer = tmp_path / "jobs.db"
     JobStore(newer).add([rec("a")])
-    db = sqlite3.connect(newer)
-    db.execute("PRAGMA user_version = 99")
-    db.commit()
-    db.close()
+    sqlite_file(newer, "PRAGMA user_version = 99")
     with pytest.raises(JobStoreError, match="format 99 is newer"):
         JobStore(newer).records()
 
