@@ -175,6 +175,14 @@ def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+def _empty() -> sqlite3.Connection:
+    """An empty job list in memory, for lookups before the file exists."""
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    for statement in _SCHEMA:
+        db.execute(statement)
+    return db
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start:start + _CHUNK]
@@ -454,6 +462,13 @@ class JobStore:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._db is None and not self.path.exists() and not self.legacy_path.exists():
+                empty = _empty()  # nothing to read: create nothing either
+                try:
+                    yield empty
+                finally:
+                    empty.close()
+                return
             db = self._open()
             try:
                 yield db

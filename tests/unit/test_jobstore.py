@@ -298,3 +298,11 @@ def test_records_from_the_store_are_ordinary_frozen_records(tmp_path: Path) -> N
     assert store.records()[0] == dataclasses.replace(made, description=None, description_format=None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.tag = "x"  # type: ignore[misc, union-attr]
+
+
+def test_lookups_before_the_first_job_create_nothing(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "state" / "jobs.db")
+    assert (store.records(), store.lookup(["a"]), store.count(), store.get("a")) == ([], {}, 0, None)
+    assert not (tmp_path / "state").exists()
+    store.add([rec("a")])
+    assert ids(store.records()) == ["a"]
