@@ -16,9 +16,10 @@ from a new store object, as each command-line run does (so SQLite's open and sch
 * the same lookups after ``history``: 100 000 more jobs were added and forgotten before (the former file
   keeps every line; SQLite deletes the rows and its file shrinks).
 
-Prints median seconds per operation side by side, the file sizes, and the one-off migration time of the former
-file. This is the local list cost only: the CE's own time for the same ``status`` is in ``bench_status``.
-A report, not a test.
+Prints median wall-clock and CPU seconds per operation side by side (CPU time is the steadier figure on a
+shared machine; wall time adds the fsyncs and the wait for a core), the file sizes, and the one-off
+migration time of the former file. This is the local list cost only: the CE's own time for the same
+``status`` is in ``bench_status``. A report, not a test.
 """
 
 from __future__ import annotations
@@ -69,17 +70,31 @@ def _jsonl_lines(records: list[JobRecord]) -> str:
                                "tag": r.tag}, separators=(",", ":")) + "\n" for r in records)
 
 
-def _median(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+Timing = tuple[float, float]
+"""Median wall-clock and CPU seconds of one call."""
+
+
+def _timed(fn: Callable[[], object]) -> Timing:
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _median(samples: list[Timing]) -> Timing:
+    return statistics.median(w for w, _ in samples), statistics.median(c for _, c in samples)
+
+
+def _repeat(fn: Callable[[], object], repeat: int) -> Timing:
+    return _median([_timed(fn) for _ in range(repeat)])
 
 
 def _db_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def _with_store(path: Path, fn: Callable[[JobStore], object]) -> object:
+    with JobStore(path) as store:
+        return fn(store)
 
 
 class _Bench:
@@ -115,27 +130,16 @@ class _Bench:
         self.batch += 1
         return _make(100, 10, f"b{self.batch}-", self.rng)
 
-    def add_forget(self) -> tuple[float, float, float, float]:
-        old_add, old_forget, new_add, new_forget = [], [], [], []
+    def add_forget(self) -> tuple[Timing, Timing, Timing, Timing]:
+        samples: tuple[list[Timing], ...] = ([], [], [], [])
         for _ in range(self.repeat):
             batch = self._new_batch()
             ids = [r.job_id for r in batch]
-            t0 = time.perf_counter()
-            JsonlJobStore(self.jsonl).add(batch)
-            t1 = time.perf_counter()
-            JsonlJobStore(self.jsonl).forget(ids)
-            t2 = time.perf_counter()
-            with JobStore(self.db) as store:
-                store.add(batch)
-            t3 = time.perf_counter()
-            with JobStore(self.db) as store:
-                store.forget(ids)
-            t4 = time.perf_counter()
-            old_add.append(t1 - t0)
-            old_forget.append(t2 - t1)
-            new_add.append(t3 - t2)
-            new_forget.append(t4 - t3)
-        return tuple(statistics.median(x) for x in (old_add, old_forget, new_add, new_forget))  # type: ignore[return-value]
+            samples[0].append(_timed(lambda: JsonlJobStore(self.jsonl).add(batch)))  # noqa: B023 - called at once
+            samples[1].append(_timed(lambda: JsonlJobStore(self.jsonl).forget(ids)))  # noqa: B023
+            samples[2].append(_timed(lambda: _with_store(self.db, lambda s: s.add(batch))))  # noqa: B023
+            samples[3].append(_timed(lambda: _with_store(self.db, lambda s: s.forget(ids))))  # noqa: B023
+        return _median(samples[0]), _median(samples[1]), _median(samples[2]), _median(samples[3])
 
     def check(self) -> None:
         assert self.old_endpoint() == self.new_endpoint() == len([r for r in self.live if r.endpoint == self.endpoint])
@@ -173,11 +177,11 @@ def main() -> None:
 
         bench = _Bench(jsonl, db, live, args.repeat, rng)
         bench.check()
-        rows: list[tuple[str, float, float]] = []
+        rows: list[tuple[str, Timing, Timing]] = []
         for label, old, new in (("endpoint", bench.old_endpoint, bench.new_endpoint),
                                 ("1000 ids", bench.old_ids, bench.new_ids),
                                 ("all", bench.old_all, bench.new_all)):
-            rows.append((label, _median(old, args.repeat), _median(new, args.repeat)))
+            rows.append((label, _repeat(old, args.repeat), _repeat(new, args.repeat)))
         old_add, old_forget, new_add, new_forget = bench.add_forget()
         rows += [("add 100", old_add, new_add), ("forget 100", old_forget, new_forget)]
         sizes = [(os.path.getsize(jsonl), _db_size(db))]
@@ -192,15 +196,16 @@ def main() -> None:
         bench.check()
         for label, old, new in (("endpoint", bench.old_endpoint, bench.new_endpoint),
                                 ("1000 ids", bench.old_ids, bench.new_ids)):
-            rows.append((label + ", history", _median(old, args.repeat), _median(new, args.repeat)))
+            rows.append((label + ", history", _repeat(old, args.repeat), _repeat(new, args.repeat)))
         sizes.append((os.path.getsize(jsonl), _db_size(db)))
 
         per_ep = args.jobs // args.endpoints
         print(f"{args.jobs} remembered jobs over {args.endpoints} endpoints ({per_ep} each); median of "
               f"{args.repeat}; seconds per call, each from a new store object")
-        print(f"{'operation':22}{'jsonl (former)':>16}{'SQLite (new)':>16}{'former/new':>12}")
-        for label, old, new in rows:
-            print(f"{label:22}{old:>16.4f}{new:>16.4f}{old / new:>12.1f}")
+        print(f"{'operation':20}{'jsonl wall':>12}{'SQLite wall':>12}{'ratio':>8}{'jsonl CPU':>12}{'SQLite CPU':>12}"
+              f"{'ratio':>8}")
+        for label, (ow, oc), (nw, nc) in rows:
+            print(f"{label:20}{ow:>12.4f}{nw:>12.4f}{ow / nw:>8.1f}{oc:>12.4f}{nc:>12.4f}{oc / max(nc, 1e-6):>8.1f}")
         print(f"file size              {sizes[0][0] / 2**20:>13.1f} MiB{sizes[0][1] / 2**20:>12.1f} MiB "
               "(SQLite holds a ~0.6 KB description per job)")
         print(f"after history          {sizes[1][0] / 2**20:>13.1f} MiB{sizes[1][1] / 2**20:>12.1f} MiB")
