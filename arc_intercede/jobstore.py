@@ -160,6 +160,9 @@ class JobStoreError(OSError):
     def __str__(self) -> str:
         return f"{self.filename}: {self.strerror}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.filename, self.strerror)
+
 
 def default_store_path() -> Path:
     """Return the job list's path from ``ARC_INTERCEDE_STATE`` or ``XDG_STATE_HOME``."""

@@ -5,6 +5,7 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import sqlite3
 from pathlib import Path
 
@@ -264,6 +265,8 @@ def test_error_is_picklable_and_an_oserror(tmp_path: Path) -> None:
     err = JobStoreError(tmp_path / "x", "reason")
     assert (err.filename, err.strerror, str(err)) == (str(tmp_path / "x"), "reason", f"{tmp_path / 'x'}: reason")
     assert isinstance(err, OSError)
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is JobStoreError and str(copy) == str(err)
 
 
 # --- the former format's reader (used by the migration) --------------------------------------------------------------
