@@ -1,8 +1,8 @@
 """Import of ARC's own client job list.
 
-``data/arc-jobs.dat`` was written by ARC 7.0's own ``JobInformationStorageSQLite`` (the class arcsub stores
-its jobs with) through ARC's bindings in the stack chroot (``data/make_arc_jobs_dat_bindings.py``);
-``data/make_arc_jobs_dat.sh`` makes the same file with ``arcsub`` against the stack's CE.
+``data/arc-jobs.dat`` was written by ARC 7.0's ``arcsub`` submitting an xRSL and an ADL job to the stack's
+CE (``data/make_arc_jobs_dat.sh``; the jobs were then killed and cleaned). ``data/make_arc_jobs_dat_bindings.py``
+writes the same format with ARC's own ``JobInformationStorageSQLite`` without a CE.
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ def test_real_arcsub_job_list_parses() -> None:
         assert record.description is not None and record.description_format in ("adl", "xrsl")
     assert [r.tag for r in records] == ["it's #1 100%", "adl-job"]  # ARC wrote them %-escaped
     assert "%27" in rows[0]["name"] and "%25" in rows[0]["name"]
-    assert "%0a" in rows[0]["descriptiondocument"] and "%27" in rows[0]["descriptiondocument"]
-    assert records[0].description is not None and "%0a" not in records[0].description
-    assert "it's #1 100%" in records[0].description and "\n" in records[0].description
-    assert [r.description_format for r in records] == ["xrsl", "adl"]
+    assert "%27" in rows[0]["descriptiondocument"] and "%25" in rows[0]["descriptiondocument"]
+    assert records[0].description is not None and "%27" not in records[0].description
+    assert "it's #1 100%" in records[0].description  # the prepared xRSL arcsub sent, with its client xRSL
+    assert [r.description_format for r in records] == ["xrsl", "xrsl"]  # arcsub sends xRSL, the ADL one too
 
 
 def test_import_into_the_store_and_again(arc_file: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ cat > "$dir/b.adl" <<'ADL'
 ADL
 run() { "$runner" exec env X509_USER_PROXY="$in/proxy.pem" "$@" --x509-authentication -z "$in/client.conf" \
         -j "$in/jobs.dat"; }
-run arcsub -d VERBOSE -C https://localhost:8443/arex -T arcrest "$in/a.xrsl" "$in/b.adl"
+run arcsub -C https://localhost:8443/arex -T arcrest "$in/a.xrsl" "$in/b.adl"
 cp "$dir/jobs.dat" "${OUT:-tests/unit/data/arc-jobs.dat}"
 run arckill -a || true
 sleep 20
