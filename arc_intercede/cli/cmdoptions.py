@@ -100,10 +100,11 @@ i.e. ~/.config/arc-intercede/config.yaml):
 --endpoint/--queue/--ca-dir/--token-file/--proxy override the selected CE's settings; --endpoint
 with --ca-dir and a credential works without any file.
 
-local job list: jobs submitted with '{PROG} submit' are remembered in
-$ARC_INTERCEDE_STATE/jobs.jsonl, else $XDG_STATE_HOME/arc-intercede/jobs.jsonl (i.e.
-~/.local/state/arc-intercede/jobs.jsonl); commands given no job ids act on the jobs of the selected CE
-in that list. A job id '-' reads ids from standard input, one per line.
+local job list: jobs submitted with '{PROG} submit' (or imported from ARC's client with
+'{PROG} import-arc') are remembered in $ARC_INTERCEDE_STATE/jobs.db, else
+$XDG_STATE_HOME/arc-intercede/jobs.db (i.e. ~/.local/state/arc-intercede/jobs.db; a jobs.jsonl of
+earlier versions there is moved into it on first use); commands given no job ids act on the jobs of
+the selected CE in that list. A job id '-' reads ids from standard input, one per line.
 
 exit codes: 0 success; 1 an operation failed (CE error, failed job, copy not created, incomplete
 output); 2 bad usage, configuration or input, or an unusable local credential (missing or expired

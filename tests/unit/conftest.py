@@ -1,8 +1,11 @@
-"""Fixtures shared by the unit tests: a test PKI and the fake CE (``tests/fake_arex.py``) on loopback."""
+"""Fixtures shared by the unit tests: a test PKI, the fake CE (``tests/fake_arex.py``) on loopback, small
+SQLite files."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +30,13 @@ def fake(pki: PKI) -> Iterator[FakeAREX]:
     with FakeAREX.start(pki, errors_log=True, info=QUEUE_SHARE_INFO,
                         activity={"StdOut": "out.txt", "StdErr": "err.txt"}) as server:
         yield server
+
+
+def sqlite_file(path: Path, *statements: str) -> Path:
+    """Create an SQLite file at ``path`` by running ``statements``; return the path."""
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    return path

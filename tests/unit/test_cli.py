@@ -405,6 +405,24 @@ def test_submit_spec_with_failed_copy(fake: type[FakeBackend], env: Path, capsys
     assert "copy 1 was not created: creation failed: 500 oops" in err
 
 
+def test_job_list_of_earlier_versions_and_a_damaged_one(fake: type[FakeBackend], env: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "state").mkdir()
+    legacy = env / "state" / "jobs.jsonl"  # as earlier versions wrote it
+    legacy.write_text(json.dumps({"job_id": "a", "ce": "local", "endpoint": EP, "submitted": "t", "tag": None})
+                      + "\n" + json.dumps({"job_id": "b", "ce": "local", "endpoint": EP}) + "\n")
+    fake.states = {"a": JobStatus.RUNNING, "b": JobStatus.DONE}
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()[1:]] == [["a", "running"], ["b", "done"]]
+    assert not legacy.exists() and (env / "state" / "jobs.jsonl.migrated").exists()
+    damaged = env / "state" / "jobs.db"
+    damaged.write_bytes(b"not a database\n")
+    code, _, err = run(capsys, "status")
+    assert code == 1
+    one_error_line(err, str(damaged), "not a job list", "left untouched")
+    assert damaged.read_bytes() == b"not a database\n"
+
+
 def test_status_from_local_list(fake: type[FakeBackend], env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store(env).add([JobRecord.now("a", ce="local", endpoint=EP), JobRecord.now("b", ce="local", endpoint=EP),
                     JobRecord.now("z", ce="other", endpoint="https://other.invalid/arex")])

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from arc_intercede.cli.commands import action, describe, diagnose, fetch, info, proxy, status, submit, wait
+from arc_intercede.cli.commands import (
+    action,
+    describe,
+    diagnose,
+    fetch,
+    import_arc,
+    info,
+    proxy,
+    status,
+    submit,
+    wait,
+)
 
 __all__ = ["COMMANDS"]
 
-COMMANDS: tuple[ModuleType, ...] = (info, submit, describe, status, wait, fetch, action, diagnose, proxy)
+COMMANDS: tuple[ModuleType, ...] = (info, submit, describe, import_arc, status, wait, fetch, action, diagnose,
+                                     proxy)
 """The commands in the order ``--help`` lists them."""
