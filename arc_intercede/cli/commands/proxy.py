@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from arc_intercede.cli import proxy_voms as voms_cli
 from arc_intercede.cli.base import EXIT_OK, PROG, UsageError
 from arc_intercede.cli.cmdoptions import _duration_arg, _sub
 from arc_intercede.credentials import default_proxy_path, make_proxy, warn_if_exposed
-from arc_intercede.credentials.voms import cli_support as voms_cli
 
 _log = logging.getLogger(__name__)
 
