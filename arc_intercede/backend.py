@@ -49,7 +49,7 @@ from arc_intercede.errors import (
 from arc_intercede.glue2 import counts_from_info, queues_from_info
 from arc_intercede.jobids import IdMap
 from arc_intercede.outputs import OutputFetcher
-from arc_intercede.states import to_status
+from arc_intercede.states import to_statuses
 from arc_intercede.transfer import TransferProgress
 
 __all__ = ["ARCBackend", "CredentialRequirements"]
@@ -402,7 +402,7 @@ class ARCBackend:
         """
         given = IdMap(ids, self.config.endpoint)  # job URLs and stray whitespace -> bare ids
         ids = given.ids
-        out = await self._open_pool().job_states(ids, _statuses)
+        out = await self._open_pool().job_states(ids, to_statuses)
         await self._apply_hold_policy(out)
         return given.rekey(out)
 
@@ -601,27 +601,6 @@ class ARCBackend:
         ids = given.ids
         fetcher = OutputFetcher(self._open_pool(), self.config.limits, self.config.transfer_concurrency)
         return given.rekey(await fetcher.fetch(ids, Path(dest), progress))
-
-
-class _StatusOf(dict[str | None, JobStatus]):
-    """REST state -> JobStatus, memoised (a poll maps each id's state with one dict lookup)."""
-
-    def __missing__(self, state: str | None) -> JobStatus:
-        status = to_status(state if isinstance(state, str) else str(state))
-        if len(self) < 1024:  # A-REX has a dozen states; never grow without bound on a hostile CE
-            self[state] = status
-        return status
-
-
-_STATUS_OF: Final = _StatusOf({None: JobStatus.UNKNOWN})
-
-
-def _statuses(states: list[str | None]) -> list[JobStatus]:
-    """Map REST states (None: not found) to statuses, one dict lookup each (in the worker thread)."""
-    try:
-        return list(map(_STATUS_OF.__getitem__, states))
-    except TypeError:  # a state that is not a string (unhashable, from a broken CE): the long way
-        return [to_status(str(s)) if s is not None else JobStatus.UNKNOWN for s in states]
 
 
 def _create(client: RestClient, *, text: str, queue: str | None, delegation_id: str | None,

@@ -31,7 +31,7 @@ from typing import Final
 
 from arc_intercede.contract import JobStatus
 
-__all__ = ["ARC_STATES", "to_status"]
+__all__ = ["ARC_STATES", "to_status", "to_statuses"]
 
 _log = logging.getLogger(__name__)
 
@@ -75,3 +75,24 @@ def to_status(raw: str | None) -> JobStatus:
             _log.warning("unmapped ARC job state %r reported as UNKNOWN", raw)
         return JobStatus.UNKNOWN
     return status
+
+
+class _StatusOf(dict[str | None, JobStatus]):
+    """REST state -> JobStatus, memoised (a poll maps each id's state with one dict lookup)."""
+
+    def __missing__(self, state: str | None) -> JobStatus:
+        status = to_status(state if isinstance(state, str) else str(state))
+        if len(self) < 1024:  # A-REX has a dozen states; never grow without bound on a hostile CE
+            self[state] = status
+        return status
+
+
+_STATUS_OF: Final = _StatusOf({None: JobStatus.UNKNOWN})
+
+
+def to_statuses(states: list[str | None]) -> list[JobStatus]:
+    """Map REST states (None: not found) to statuses, one dict lookup each (called in a worker thread)."""
+    try:
+        return list(map(_STATUS_OF.__getitem__, states))
+    except TypeError:  # a state that is not a string (unhashable, from a broken CE): the long way
+        return [to_status(str(s)) if s is not None else JobStatus.UNKNOWN for s in states]

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from arc_intercede import ARCBackend
 from arc_intercede._rest.models import _all_possible, possible_job_id
 from arc_intercede._rest.operations import _bulk_body
-from arc_intercede.backend import _statuses
 from arc_intercede.contract import JobStatus
 from arc_intercede.errors import CEResponseError
+from arc_intercede.states import to_statuses as _statuses
 from tests.fake_arex import PKI, FakeAREX
 from tests.unit.test_facade import make_pool
 
