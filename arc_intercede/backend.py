@@ -11,7 +11,6 @@ Registered as the ``arc`` entry point in the ``intercede.backends`` group.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import time
@@ -51,6 +50,7 @@ from arc_intercede.jobids import IdMap
 from arc_intercede.outputs import OutputFetcher
 from arc_intercede.states import to_statuses
 from arc_intercede.transfer import TransferProgress
+from arc_intercede.uploads import upload_inputs
 
 __all__ = ["ARCBackend", "CredentialRequirements"]
 
@@ -339,54 +339,9 @@ class ARCBackend:
 
     async def _upload(self, ids: dict[int, JobID], failures: dict[int, str],
                       uploads: Sequence[xrsl.Upload]) -> None:
-        """Upload every copy's inputs; retry transient failures, then cancel the copies still missing some.
-
-        A copy moves from ``ids`` to ``failures`` only if its inputs could not be uploaded within
-        ``upload_retry_s``. Its job is then killed and purged; if even that fails (the CE is down), the
-        failure names the job id, so a job is never left on the CE unknown to the caller.
-        """
-        pool = self._open_pool()
-        pending = [(i, job_id, up) for i, job_id in ids.items() for up in uploads]
-        deadline = time.monotonic() + self.config.upload_retry_s
-        pause = 1.0
-        broken: dict[int, str] = {}
-        while pending:
-            results = await pool.each(pending, lambda c, w: c.upload(w[1], w[2].name, w[2].path), "upload inputs")
-            again = []
-            for work, res in zip(pending, results, strict=True):
-                if not isinstance(res, BaseException):
-                    continue
-                if not isinstance(res, Exception):
-                    raise res
-                if _transient(res) and time.monotonic() + pause < deadline:
-                    again.append(work)
-                else:
-                    broken.setdefault(work[0], f"upload of {work[2].name!r} failed: {res}")
-            pending = [w for w in again if w[0] not in broken]
-            if pending:
-                _log.warning("retrying %d input upload(s) in %.0f s after transient errors", len(pending), pause)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 10.0)
-        if not broken:
-            return
-        doomed = {ids.pop(i): i for i in broken}
-        _log.warning("cancelling %d job(s) whose inputs could not be uploaded", len(doomed))
-        not_cancelled: dict[JobID, str] = {}
-        try:
-            killed = await self.kill(list(doomed))
-            not_cancelled = {j: o.reason for j, o in killed.items() if not o.ok}
-            await self.purge([j for j in doomed if j not in not_cancelled])
-        except ARCBackendError as exc:
-            not_cancelled = dict.fromkeys(doomed, str(exc))
-        for job_id, i in doomed.items():
-            reason = broken[i]
-            if job_id in not_cancelled:
-                reason += (f"; the job was created as {job_id} and could not be cancelled"
-                           f" ({not_cancelled[job_id]}): kill and purge it")
-            failures[i] = reason
-        if not_cancelled:
-            _log.warning("could not cancel %d job(s) with failed uploads: %s", len(not_cancelled),
-                         ", ".join(not_cancelled))
+        """Upload every copy's inputs (:func:`~arc_intercede.uploads.upload_inputs`: retries, cancels)."""
+        await upload_inputs(self._open_pool(), ids, failures, uploads, retry_s=self.config.upload_retry_s,
+                            kill=self.kill, purge=self.purge)
 
     # --- monitoring -----------------------------------------------------------------------------
 
@@ -615,10 +570,6 @@ def _outcome(reply: JobReply) -> OpOutcome:
     if reply.code == 404:
         return OpOutcome(ok=False, reason="job not found on the CE")
     return OpOutcome(ok=False, reason=f"{reply.code} {reply.reason}".strip())
-
-
-def _transient(exc: Exception) -> bool:
-    return isinstance(exc, ARCBackendError) and exc.transient
 
 
 def _creation_failure(exc: ARCBackendError) -> str:
