@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from arc_intercede.cli import main
+from arc_intercede.cli.jobstore import JobStore
 
 RUN_SH = """\
 #!/bin/sh
@@ -42,7 +43,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ARC_INTERCEDE_STATE", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
-    return tmp_path / "state" / "jobs.jsonl"
+    return tmp_path / "state" / "jobs.db"
 
 
 def test_cli_submit_wait_fetch_status_purge(client_config_path: Path, tmp_path: Path, state: Path,
@@ -56,8 +57,8 @@ def test_cli_submit_wait_fetch_status_purge(client_config_path: Path, tmp_path: 
     code, out, err = cli(capsys, *cc, "submit", "job.yaml")
     assert code == 0, err
     (job_id,) = out.split()
-    records = [json.loads(line) for line in state.read_text().splitlines()]
-    assert [(r["job_id"], r["tag"], r["ce"]) for r in records] == [(job_id, "cli-contract", "client")]
+    records = JobStore(state).records()
+    assert [(r.job_id, r.tag, r.ce) for r in records] == [(job_id, "cli-contract", "client")]
 
     code, out, err = cli(capsys, *cc, "wait", "--timeout", "240", "--interval", "2", "--json")
     if code != 0:
