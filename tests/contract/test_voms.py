@@ -274,7 +274,7 @@ def test_delegation_renewed_on_its_own_timer_never_with_a_poorer_proxy(
     async def delegated(ce: ARCBackend) -> tuple[dt.datetime, list[tuple[str, ...]]]:
         delegation_id = ce.delegation_id
         assert delegation_id is not None
-        pem = await ce._open_facade().call(lambda c: c.get_delegation(delegation_id), "get delegation")
+        pem = await ce._open_pool().call(lambda c: c.get_delegation(delegation_id), "get delegation")
         assert pem is not None
         chain = x509.load_pem_x509_certificates(pem.encode())
         return chain[0].not_valid_after_utc, [a.fqans for a in proxy_acs(chain)]

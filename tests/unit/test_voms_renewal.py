@@ -37,7 +37,7 @@ class _Client:
         self.calls.append(("put", x509.load_pem_x509_certificates(pem)[0].not_valid_after_utc))
 
 
-class _Facade:
+class _Pool:
     def __init__(self) -> None:
         self.client = _Client()
 
@@ -72,8 +72,8 @@ def test_refresh_only_from_a_longer_lived_not_poorer_proxy(pki: vf.VomsPKI, tmp_
     _proxy(pki, path, ROLE, 1)
 
     async def body() -> None:
-        facade = _Facade()
-        delegator = Delegator(facade, path, margin_s=60)  # type: ignore[arg-type]
+        pool = _Pool()
+        delegator = Delegator(pool, path, margin_s=60)  # type: ignore[arg-type]
         assert not await delegator.refresh()  # nothing delegated yet
         await delegator.ensure()
         assert delegator.attributes == {"testvo": frozenset(ROLE)}
@@ -85,10 +85,10 @@ def test_refresh_only_from_a_longer_lived_not_poorer_proxy(pki: vf.VomsPKI, tmp_
         assert not await delegator.refresh()
         _proxy(pki, path, ROLE, 0.5)  # same attributes, shorter
         assert not await delegator.refresh()
-        assert delegator.expires == first and [c for c, _ in facade.client.calls] == ["new", "put"]
+        assert delegator.expires == first and [c for c, _ in pool.client.calls] == ["new", "put"]
         _proxy(pki, path, ROLE, 3)
         assert await delegator.refresh()
-        assert [c for c, _ in facade.client.calls] == ["new", "put", "renew", "put"]
+        assert [c for c, _ in pool.client.calls] == ["new", "put", "renew", "put"]
         assert delegator.expires is not None and first is not None and delegator.expires > first
         path.unlink()
         assert not await delegator.refresh()  # a missing file is skipped, not an error
@@ -101,18 +101,18 @@ def test_timer_renews_without_a_submission(pki: vf.VomsPKI, tmp_path: Path) -> N
     _proxy(pki, path, ROLE, 1)
 
     async def body() -> None:
-        facade = _Facade()
-        delegator = Delegator(facade, path, margin_s=60)  # type: ignore[arg-type]
+        pool = _Pool()
+        delegator = Delegator(pool, path, margin_s=60)  # type: ignore[arg-type]
         await delegator.ensure()
         timer = RenewalTimer(delegator, 0.05)
         timer.start()
         _proxy(pki, path, ROLE, 4)
         for _ in range(400):
-            if len(facade.client.calls) >= 4:
+            if len(pool.client.calls) >= 4:
                 break
             await asyncio.sleep(0.05)
         await timer.aclose()
-        assert [c for c, _ in facade.client.calls] == ["new", "put", "renew", "put"]
+        assert [c for c, _ in pool.client.calls] == ["new", "put", "renew", "put"]
 
     asyncio.run(body())
 
