@@ -111,8 +111,17 @@ async def _remove(ce: ARCBackend, ids: Collection[str]) -> None:
         return
     for attempt in range(10):
         try:
-            await ce.kill(list(ids))
-            await wait_terminal(ce, ids)
+            left = set(ids)
+            deadline = time.monotonic() + 600
+            while left:  # a kill sent while A-REX recovers can be lost: send it again to what still runs
+                await ce.kill(list(left))
+                try:
+                    await wait_terminal(ce, left, within=min(60.0, max(1.0, deadline - time.monotonic())))
+                    left = set()
+                except AssertionError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    left = {j for j, s in (await ce.status(list(left))).items() if not s.is_terminal}
             await ce.purge(list(ids))
             return
         except (TransportError, CEResponseError) as exc:
