@@ -80,6 +80,16 @@ class Target:
     discovered: tuple[Discovered, ...] = ()
 
 
+def config_file_path(option: str | None) -> tuple[Path, bool]:
+    """The configuration file to read: ``-c FILE``, else ``$ARC_INTERCEDE_CONFIG``, else the default path.
+
+    Returns:
+        The path, and whether the user named it (option or environment).
+    """
+    explicit = option or os.environ.get("ARC_INTERCEDE_CONFIG") or None
+    return (Path(explicit).expanduser(), True) if explicit is not None else (default_config_path(), False)
+
+
 def default_config_path() -> Path:
     """Return ``$ARC_INTERCEDE_CONFIG`` or ``$XDG_CONFIG_HOME/arc-intercede/config.yaml``."""
     env = os.environ.get("ARC_INTERCEDE_CONFIG")
@@ -104,9 +114,8 @@ def resolve_target(args: argparse.Namespace) -> Target:
         data = _read_yaml(path, "client configuration")
         name = getattr(args, "ce", None) or path.stem
         return Target(name, *_config_from(data, path, overrides, where=str(path)))
-    explicit = getattr(args, "config", None) or os.environ.get("ARC_INTERCEDE_CONFIG") or None
-    path = Path(explicit).expanduser() if explicit is not None else default_config_path()
-    if explicit is None and not path.exists():
+    path, explicit = config_file_path(getattr(args, "config", None))
+    if not explicit and not path.exists():
         if "endpoint" in overrides:
             name = getattr(args, "ce", None) or "command-line"
             return Target(name, *_config_from({}, None, overrides, where="command line"))

@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from arc_intercede.cli.base import EXIT_OK, PROG, UsageError, default_config_path
+from arc_intercede.cli.base import EXIT_OK, PROG, UsageError, config_file_path
 from arc_intercede.cli.cmdoptions import _sub
 from arc_intercede.cli.jobstore import JobStore, JobStoreError, default_store_path
 from arc_intercede.config import load_yaml
@@ -46,8 +45,7 @@ def add_parser(subs: Any) -> None:
 
 
 def _ce_names(config: str | None) -> Mapping[str, str]:
-    explicit = config or os.environ.get("ARC_INTERCEDE_CONFIG") or None
-    path = Path(explicit).expanduser() if explicit else default_config_path()
+    path, _ = config_file_path(config)
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
